@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Protobuf records over the key-value store; the key schema lives in repo.h. */
+#include "repo.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+
+int repo_key(char out[REPO_KEY_MAX], const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(out, REPO_KEY_MAX, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= REPO_KEY_MAX) {
+        out[0] = '\0';
+        return -E_INVALID;
+    }
+    return n;
+}
+
+int repo_get(struct store *s, const char *key, const ProtobufCMessageDescriptor *desc,
+             ProtobufCMessage **ret_msg, uint64_t *ret_version, struct err *e)
+{
+    struct store_value v = {0};
+    int r = store_get(s, key, strlen(key), &v, e);
+    if (r < 0)
+        return r;
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, v.len, v.data);
+    uint64_t version = v.version;
+    store_value_release(&v);
+    if (!m)
+        return err_set(e, -E_INTERNAL, "record '%.60s' does not unpack as %s", key, desc->name);
+    *ret_msg = m;
+    if (ret_version)
+        *ret_version = version;
+    return 0;
+}
+
+static int pack(const ProtobufCMessage *msg, unsigned char **ret, size_t *ret_len, struct err *e)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf)
+        return err_set(e, -E_NOMEM, "out of memory");
+    protobuf_c_message_pack(msg, buf);
+    *ret = buf;
+    *ret_len = len;
+    return 0;
+}
+
+int repo_put(struct store *s, const char *key, const ProtobufCMessage *msg, int64_t ttl_ms,
+             uint64_t *ret_version, struct err *e)
+{
+    _cleanup_free_ unsigned char *buf = NULL;
+    size_t len = 0;
+    int r = pack(msg, &buf, &len, e);
+    if (r < 0)
+        return r;
+    return store_put(s, key, strlen(key), buf, len, ttl_ms, ret_version, e);
+}
+
+int repo_cas(struct store *s, const char *key, uint64_t expected_version,
+             const ProtobufCMessage *msg, int64_t ttl_ms, uint64_t *ret_version, struct err *e)
+{
+    _cleanup_free_ unsigned char *buf = NULL;
+    size_t len = 0;
+    int r = pack(msg, &buf, &len, e);
+    if (r < 0)
+        return r;
+    return store_cas(s, key, strlen(key), expected_version, buf, len, ttl_ms, ret_version, e);
+}
+
+int repo_put_str(struct store *s, const char *key, const char *val, int64_t ttl_ms, struct err *e)
+{
+    return store_put(s, key, strlen(key), val, strlen(val), ttl_ms, NULL, e);
+}
+
+int repo_get_str(struct store *s, const char *key, char **ret, struct err *e)
+{
+    struct store_value v = {0};
+    int r = store_get(s, key, strlen(key), &v, e);
+    if (r < 0)
+        return r;
+    char *str = strndup((const char *)v.data, v.len);
+    store_value_release(&v);
+    if (!str)
+        return err_set(e, -E_NOMEM, "out of memory");
+    *ret = str;
+    return 0;
+}
+
+int repo_del(struct store *s, const char *key, struct err *e)
+{
+    int r = store_del(s, key, strlen(key), 0, e);
+    if (r == -E_NOTFOUND) {
+        err_clear(e);
+        return 0;
+    }
+    return r;
+}
+
+void repo_lower(const char *in, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < n; i++)
+        out[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (char)(in[i] + 32) : in[i];
+    out[i] = '\0';
+}
+
+#define TYPED_GET(fn, type, desc, fmt)                                                             \
+    int fn(struct store *s, const char *id, type **ret, struct err *e)                             \
+    {                                                                                              \
+        char key[REPO_KEY_MAX];                                                                    \
+        if (repo_key(key, fmt, id) < 0)                                                            \
+            return err_set(e, -E_NOTFOUND, "id too long");                                         \
+        return repo_get(s, key, &desc, (ProtobufCMessage **)ret, NULL, e);                         \
+    }
+
+TYPED_GET(repo_client_get, Koderid__V2__Client, koderid__v2__client__descriptor, "client/%s")
+TYPED_GET(repo_user_get, Koderid__V2__User, koderid__v2__user__descriptor, "user/%s")
+TYPED_GET(repo_org_get, Koderid__V2__Org, koderid__v2__org__descriptor, "org/%s")
+TYPED_GET(repo_project_get, Koderid__V2__Project, koderid__v2__project__descriptor, "project/%s")
+
+int repo_user_by_login(struct store *s, const char *login_name, Koderid__V2__User **ret,
+                       struct err *e)
+{
+    char lower[REPO_KEY_MAX], key[REPO_KEY_MAX];
+    _cleanup_free_ char *id = NULL;
+
+    repo_lower(login_name, lower, sizeof lower);
+    if (repo_key(key, "login/%s", lower) < 0)
+        return err_set(e, -E_NOTFOUND, "login name too long");
+    int r = repo_get_str(s, key, &id, e);
+    if (r < 0)
+        return r;
+    return repo_user_get(s, id, ret, e);
+}
+
+static int has_name(const Koderid__V2__User *u, const char *lower)
+{
+    char l[REPO_KEY_MAX];
+    const char *names[2] = {u->username, u->login_name};
+    for (size_t i = 0; i < 2; i++) {
+        if (!names[i] || !*names[i])
+            continue;
+        repo_lower(names[i], l, sizeof l);
+        if (strcmp(l, lower) == 0)
+            return 1;
+    }
+    for (size_t i = 0; i < u->n_login_names; i++) {
+        repo_lower(u->login_names[i], l, sizeof l);
+        if (strcmp(l, lower) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int index_names(struct store *s, const Koderid__V2__User *u, const Koderid__V2__User *old,
+                       struct err *e)
+{
+    char key[REPO_KEY_MAX], l[REPO_KEY_MAX];
+    size_t n = u->n_login_names + 2;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = i < u->n_login_names     ? u->login_names[i]
+                           : i == u->n_login_names ? u->username
+                                                   : u->login_name;
+        if (!name || !*name)
+            continue;
+        repo_lower(name, l, sizeof l);
+        if (repo_key(key, "login/%s", l) < 0)
+            return err_set(e, -E_INVALID, "login name too long");
+        int r = repo_put_str(s, key, u->id, 0, e);
+        if (r < 0)
+            return r;
+    }
+    if (!old)
+        return 0;
+    size_t on = old->n_login_names + 2;
+    for (size_t i = 0; i < on; i++) {
+        const char *name = i < old->n_login_names     ? old->login_names[i]
+                           : i == old->n_login_names ? old->username
+                                                     : old->login_name;
+        if (!name || !*name)
+            continue;
+        repo_lower(name, l, sizeof l);
+        if (has_name(u, l) || repo_key(key, "login/%s", l) < 0)
+            continue;
+        /* Only drop the index entry if it still points at this user. */
+        _cleanup_free_ char *owner = NULL;
+        if (repo_get_str(s, key, &owner, NULL) == 0 && strcmp(owner, u->id) == 0) {
+            int r = repo_del(s, key, e);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+int repo_user_put(struct store *s, const Koderid__V2__User *u, struct err *e)
+{
+    char key[REPO_KEY_MAX];
+    Koderid__V2__User *old = NULL;
+    int r;
+
+    if (repo_key(key, "user/%s", u->id) < 0)
+        return err_set(e, -E_INVALID, "user id too long");
+    if (repo_user_get(s, u->id, &old, NULL) < 0)
+        old = NULL;
+    r = repo_put(s, key, &u->base, 0, NULL, e);
+    if (r == 0)
+        r = index_names(s, u, old, e);
+    if (old)
+        koderid__v2__user__free_unpacked(old, NULL);
+    return r;
+}
+
+int repo_client_put(struct store *s, const Koderid__V2__Client *c, struct err *e)
+{
+    char key[REPO_KEY_MAX];
+    int r;
+
+    if (repo_key(key, "client/%s", c->client_id) < 0)
+        return err_set(e, -E_INVALID, "client id too long");
+    r = repo_put(s, key, &c->base, 0, NULL, e);
+    if (r < 0)
+        return r;
+    if (c->project_id && *c->project_id) {
+        if (repo_key(key, "projclient/%s/%s", c->project_id, c->client_id) < 0)
+            return err_set(e, -E_INVALID, "client id too long");
+        r = repo_put_str(s, key, c->client_id, 0, e);
+    }
+    return r;
+}
