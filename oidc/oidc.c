@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "oidc/hashq.h"
+#include "oidc/throttle.h"
 #include "oidc/respond.h"
 
 typedef void (*oidc_endpoint_cb)(struct oidc_ctx *ctx, const struct oidc_request *req,
@@ -41,6 +43,27 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
         .refresh_idle = 30 * 86400,
         .refresh_absolute = 90 * 86400,
     };
+    if (ctx->cfg.yescrypt_cost <= 0)
+        ctx->cfg.yescrypt_cost = 5;
+    if (!ctx->cfg.issuer || (cfg->master_key_file && !ctx->cfg.master_key_file)) {
+        oidc_ctx_free(ctx);
+        return err_set(e, -E_NOMEM, "out of memory");
+    }
+    /* Accounts: 5 free failures, then 1 s doubling to 15 min. Addresses: many users may share
+     * one (a NAT, an office), so 20 free failures and a 5 min cap. */
+    struct oidc_throttle_config acct = {.free_failures = 5, .max_delay_ms = 15 * 60 * 1000};
+    struct oidc_throttle_config addr = {.free_failures = 20, .max_delay_ms = 5 * 60 * 1000};
+    struct oidc_throttle_config client = {.free_failures = 5, .max_delay_ms = 15 * 60 * 1000};
+    int r;
+    if ((r = oidc_throttle_new(&acct, &ctx->login_throttle, e)) < 0 ||
+        (r = oidc_throttle_new(&addr, &ctx->login_addr_throttle, e)) < 0 ||
+        (r = oidc_throttle_new(&client, &ctx->client_throttle, e)) < 0 ||
+        (r = oidc_hashq_new((unsigned)(cfg->hash_workers > 0 ? cfg->hash_workers : 2),
+                            (unsigned)(cfg->hash_queue_max > 0 ? cfg->hash_queue_max : 64),
+                            &ctx->hashq, e)) < 0) {
+        oidc_ctx_free(ctx);
+        return r;
+    }
     *ret = ctx;
     return 0;
 }
@@ -49,6 +72,10 @@ void oidc_ctx_free(struct oidc_ctx *ctx)
 {
     if (!ctx)
         return;
+    oidc_hashq_free(ctx->hashq);
+    oidc_throttle_free(ctx->login_throttle);
+    oidc_throttle_free(ctx->login_addr_throttle);
+    oidc_throttle_free(ctx->client_throttle);
     free((char *)ctx->cfg.issuer);
     free((char *)ctx->cfg.master_key_file);
     free(ctx);
