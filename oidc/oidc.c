@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "oidc/hashq.h"
 #include "oidc/keys.h"
+#include "oidc/throttle.h"
 #include "oidc/respond.h"
 #include "storage/repo.h"
 
@@ -43,6 +45,27 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
         .refresh_idle = 30 * 86400,
         .refresh_absolute = 90 * 86400,
     };
+    if (ctx->cfg.yescrypt_cost <= 0)
+        ctx->cfg.yescrypt_cost = 5;
+    if (!ctx->cfg.issuer || (cfg->master_key_file && !ctx->cfg.master_key_file)) {
+        oidc_ctx_free(ctx);
+        return err_set(e, -E_NOMEM, "out of memory");
+    }
+    /* Accounts: 5 free failures, then 1 s doubling to 15 min. Addresses: many users may share
+     * one (a NAT, an office), so 20 free failures and a 5 min cap. */
+    struct oidc_throttle_config acct = {.free_failures = 5, .max_delay_ms = 15 * 60 * 1000};
+    struct oidc_throttle_config addr = {.free_failures = 20, .max_delay_ms = 5 * 60 * 1000};
+    struct oidc_throttle_config client = {.free_failures = 5, .max_delay_ms = 15 * 60 * 1000};
+    int r;
+    if ((r = oidc_throttle_new(&acct, &ctx->login_throttle, e)) < 0 ||
+        (r = oidc_throttle_new(&addr, &ctx->login_addr_throttle, e)) < 0 ||
+        (r = oidc_throttle_new(&client, &ctx->client_throttle, e)) < 0 ||
+        (r = oidc_hashq_new((unsigned)(cfg->hash_workers > 0 ? cfg->hash_workers : 2),
+                            (unsigned)(cfg->hash_queue_max > 0 ? cfg->hash_queue_max : 64),
+                            &ctx->hashq, e)) < 0) {
+        oidc_ctx_free(ctx);
+        return r;
+    }
     Koderid__V2__OidcSettings *st = NULL;
     if (store && repo_get(store, "settings/oidc", &koderid__v2__oidc_settings__descriptor,
                           (ProtobufCMessage **)&st, NULL, NULL) == 0) {
@@ -59,8 +82,8 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
     /* Without a master key file there are no signing keys (unit tests of endpoints that do
      * not sign); the server always configures one. */
     if (store && ctx->cfg.master_key_file) {
-        int r = oidc_keys_open(store, ctx->cfg.master_key_file, cfg->create_master_key,
-                               &ctx->keys, e);
+        r = oidc_keys_open(store, ctx->cfg.master_key_file, cfg->create_master_key,
+                           &ctx->keys, e);
         if (r < 0) {
             oidc_ctx_free(ctx);
             return r;
@@ -75,6 +98,10 @@ void oidc_ctx_free(struct oidc_ctx *ctx)
     if (!ctx)
         return;
     oidc_keys_free(ctx->keys);
+    oidc_hashq_free(ctx->hashq);
+    oidc_throttle_free(ctx->login_throttle);
+    oidc_throttle_free(ctx->login_addr_throttle);
+    oidc_throttle_free(ctx->client_throttle);
     free((char *)ctx->cfg.issuer);
     free((char *)ctx->cfg.master_key_file);
     free(ctx);

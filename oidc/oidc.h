@@ -43,9 +43,10 @@ struct oidc_ctx {
     bool issuer_https;
     struct oidc_lifetimes lifetimes;
     struct oidc_keys *keys;
-    struct oidc_throttle *login_throttle;
-    struct oidc_throttle *client_throttle;
-    struct oidc_hashq *hashq;
+    struct oidc_throttle *login_throttle;      /* failed logins per account ("acct:<name>") */
+    struct oidc_throttle *login_addr_throttle; /* failed logins per client address */
+    struct oidc_throttle *client_throttle;     /* failed client authentications */
+    struct oidc_hashq *hashq;                  /* expensive hash checks (oidc/hashq.h) */
     struct oidc_secret_cache *secret_cache;
 };
 
