@@ -99,10 +99,10 @@ int cmd_serve(int argc, char **argv)
                              .cond = PTHREAD_COND_INITIALIZER};
     pthread_create(&hk.tid, NULL, housekeeping, &hk);
 
-    log_info("serve: %s %s listening on http://%s (issuer %s, storage %s, %d loop threads, "
+    log_info("serve: %s %s listening on http://%s (issuer %s, storage %s, %zu loop threads, "
              "%d workers)",
              CLI_PROG, KODER_ID_VERSION, httpd_address(h), cl.cfg.issuer, cl.cfg.storage,
-             cl.cfg.workers, cl.cfg.pool_threads);
+             httpd_loops(h), cl.cfg.pool_threads);
 
     int sig = 0;
     for (;;) {

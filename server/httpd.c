@@ -889,6 +889,11 @@ const char *httpd_address(const struct httpd *h)
     return h->address;
 }
 
+size_t httpd_loops(const struct httpd *h)
+{
+    return h->nloops;
+}
+
 void httpd_stop(struct httpd *h, int grace_ms)
 {
     if (!h)

@@ -31,6 +31,9 @@ int httpd_start(const struct config *cfg, struct oidc_ctx *oidc, struct store *s
 /** The bound address as "host:port" (the real port when `listen` asked for port 0). */
 const char *httpd_address(const struct httpd *h);
 
+/** The number of event-loop threads running. */
+size_t httpd_loops(const struct httpd *h);
+
 /**
  * Stops accepting, lets requests in flight finish (at most @grace_ms), stops the threads.
  * After it returns no thread uses @oidc or @store any more.
