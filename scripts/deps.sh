@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what koder-id-v2-gateway needs on Debian 12: `deps.sh` for building and running,
 # `deps.sh test` adds what the test suites need (PostgreSQL, Python gRPC, clang, Chromium,
-# npm packages). Safe to run again; installs only what is missing.
+# npm packages, and the Debian packaging tools the package test uses), `deps.sh deb` adds
+# only the packaging tools (scripts/build-deb.sh). Safe to run again; installs only what is
+# missing. packaging/debian/control's Build-Depends must list the build packages (less the
+# compiler, openssl and ca-certificates, which are not build inputs).
 set -euo pipefail
 
 build_pkgs=(meson ninja-build pkg-config gcc libh2o-evloop-dev libssl-dev libjansson-dev
@@ -9,10 +12,13 @@ build_pkgs=(meson ninja-build pkg-config gcc libh2o-evloop-dev libssl-dev libjan
   libcrypt-dev libcmocka-dev openssl ca-certificates)
 test_pkgs=(postgresql curl wrk python3-grpcio python3-protobuf protobuf-compiler clang
   libclang-rt-14-dev chromium lmdb-utils jq xxd)
+deb_pkgs=(debhelper dpkg-dev fakeroot lintian man-db systemd adduser)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = test ]; then
-  want+=("${test_pkgs[@]}")
+  want+=("${test_pkgs[@]}" "${deb_pkgs[@]}")
+elif [ "${1:-}" = deb ]; then
+  want+=("${deb_pkgs[@]}")
 fi
 
 missing=()

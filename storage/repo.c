@@ -3,6 +3,7 @@
 #include "repo.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,39 @@ int repo_key(char out[REPO_KEY_MAX], const char *fmt, ...)
     return n;
 }
 
+/*
+ * protobuf-c 1.4 accepts a field number of 0 or above 2^29-1 when the tag is written in more
+ * bytes than needed, keeps it as an unknown field, and re-packs it as a different (or invalid)
+ * tag: a record read this way and written back would no longer unpack. Such bytes are not
+ * valid protobuf, so they are refused on read, in nested messages too.
+ */
+static bool unknown_fields_valid(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffff)
+            return false;
+    for (unsigned f = 0; f < m->descriptor->n_fields; f++) {
+        const ProtobufCFieldDescriptor *fd = &m->descriptor->fields[f];
+        const char *field = (const char *)m + fd->offset;
+        const char *quantifier = (const char *)m + fd->quantifier_offset;
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)quantifier != fd->id)
+            continue;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            ProtobufCMessage *const *subs = *(ProtobufCMessage *const *const *)field;
+            for (size_t k = 0; k < *(const size_t *)quantifier; k++)
+                if (!unknown_fields_valid(subs[k]))
+                    return false;
+        } else {
+            const ProtobufCMessage *sub = *(ProtobufCMessage *const *)field;
+            if (sub && !unknown_fields_valid(sub))
+                return false;
+        }
+    }
+    return true;
+}
+
 int repo_get(struct store *s, const char *key, const ProtobufCMessageDescriptor *desc,
              ProtobufCMessage **ret_msg, uint64_t *ret_version, struct err *e)
 {
@@ -34,6 +68,10 @@ int repo_get(struct store *s, const char *key, const ProtobufCMessageDescriptor 
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, v.len, v.data);
     uint64_t version = v.version;
     store_value_release(&v);
+    if (m && !unknown_fields_valid(m)) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        m = NULL;
+    }
     if (!m)
         return err_set(e, -E_INTERNAL, "record '%.60s' does not unpack as %s", key, desc->name);
     *ret_msg = m;

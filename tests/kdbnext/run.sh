@@ -10,7 +10,8 @@
 #   --mtls  as --tls, and the server requires a client certificate (one is generated)
 #
 # Exported: KODER_TEST_KDB_ADDRESS, _PORT, _TOKEN_FILE, _TENANT (1000001), _PLAINTEXT (1/0),
-# _CA, _OTHER_CA (a CA that signed nothing the server has), _CERT/_KEY (client, --mtls),
+# _CA (= _CA_FILE), _OTHER_CA (a CA that signed nothing the server has), _CERT/_KEY (= _CERT_FILE/
+# _KEY_FILE: the client's, --mtls),
 # _CONTROL (server.py --control), _PID, _DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,8 +86,10 @@ export KODER_TEST_KDB_DIR=$tmp
 if [ $tls = 1 ]; then
   export KODER_TEST_KDB_ADDRESS=localhost:$port KODER_TEST_KDB_PLAINTEXT=0
   export KODER_TEST_KDB_CA=$tmp/ca.pem KODER_TEST_KDB_OTHER_CA=$tmp/other-ca.pem
+  export KODER_TEST_KDB_CA_FILE=$KODER_TEST_KDB_CA
   if [ $mtls = 1 ]; then
     export KODER_TEST_KDB_CERT=$tmp/client.pem KODER_TEST_KDB_KEY=$tmp/client.key
+    export KODER_TEST_KDB_CERT_FILE=$KODER_TEST_KDB_CERT KODER_TEST_KDB_KEY_FILE=$KODER_TEST_KDB_KEY
   fi
 else
   export KODER_TEST_KDB_ADDRESS=127.0.0.1:$port KODER_TEST_KDB_PLAINTEXT=1

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The protocol core's context and its router: a table from path to endpoint function. Each
+ * endpoint lives in its own file and answers with the spec's errors; nothing here knows h2o.
+ */
+#include "oidc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "oidc/hashq.h"
+#include "oidc/throttle.h"
+#include "oidc/respond.h"
+
+typedef void (*oidc_endpoint_cb)(struct oidc_ctx *ctx, const struct oidc_request *req,
+                                 struct oidc_response *resp);
+
+struct oidc_route {
+    const char *path;
+    oidc_endpoint_cb handler;
+};
+
+/* Endpoints register here (one row each). */
+static const struct oidc_route routes[] = {
+    {NULL, NULL},
+};
+
+int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc_ctx **ret,
+                 struct err *e)
+{
+    struct oidc_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return err_set(e, -E_NOMEM, "out of memory");
+    ctx->store = store;
+    ctx->cfg = *cfg;
+    ctx->cfg.issuer = strdup(cfg->issuer ? cfg->issuer : "");
+    ctx->cfg.master_key_file = cfg->master_key_file ? strdup(cfg->master_key_file) : NULL;
+    ctx->issuer_https = strncmp(ctx->cfg.issuer, "https://", 8) == 0;
+    ctx->lifetimes = (struct oidc_lifetimes){
+        .access_token = 12 * 3600,
+        .id_token = 12 * 3600,
+        .refresh_idle = 30 * 86400,
+        .refresh_absolute = 90 * 86400,
+    };
+    if (ctx->cfg.yescrypt_cost <= 0)
+        ctx->cfg.yescrypt_cost = 5;
+    if (!ctx->cfg.issuer || (cfg->master_key_file && !ctx->cfg.master_key_file)) {
+        oidc_ctx_free(ctx);
+        return err_set(e, -E_NOMEM, "out of memory");
+    }
+    /* Accounts: 5 free failures, then 1 s doubling to 15 min. Addresses: many users may share
+     * one (a NAT, an office), so 20 free failures and a 5 min cap. */
+    struct oidc_throttle_config acct = {.free_failures = 5, .max_delay_ms = 15 * 60 * 1000};
+    struct oidc_throttle_config addr = {.free_failures = 20, .max_delay_ms = 5 * 60 * 1000};
+    struct oidc_throttle_config client = {.free_failures = 5, .max_delay_ms = 15 * 60 * 1000};
+    int r;
+    if ((r = oidc_throttle_new(&acct, &ctx->login_throttle, e)) < 0 ||
+        (r = oidc_throttle_new(&addr, &ctx->login_addr_throttle, e)) < 0 ||
+        (r = oidc_throttle_new(&client, &ctx->client_throttle, e)) < 0 ||
+        (r = oidc_hashq_new((unsigned)(cfg->hash_workers > 0 ? cfg->hash_workers : 2),
+                            (unsigned)(cfg->hash_queue_max > 0 ? cfg->hash_queue_max : 64),
+                            &ctx->hashq, e)) < 0) {
+        oidc_ctx_free(ctx);
+        return r;
+    }
+    *ret = ctx;
+    return 0;
+}
+
+void oidc_ctx_free(struct oidc_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    oidc_hashq_free(ctx->hashq);
+    oidc_throttle_free(ctx->login_throttle);
+    oidc_throttle_free(ctx->login_addr_throttle);
+    oidc_throttle_free(ctx->client_throttle);
+    free((char *)ctx->cfg.issuer);
+    free((char *)ctx->cfg.master_key_file);
+    free(ctx);
+}
+
+void oidc_handle(struct oidc_ctx *ctx, const struct oidc_request *req, struct oidc_response *resp)
+{
+    for (const struct oidc_route *r = routes; r->path; r++)
+        if (strcmp(r->path, req->path) == 0) {
+            r->handler(ctx, req, resp);
+            return;
+        }
+    oidc_respond_error(resp, -E_NOTFOUND, "no such endpoint");
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The protocol core's context and entry point. The server creates one struct oidc_ctx at start
+ * and calls oidc_handle() from worker threads for every request that is not a cheap static
+ * answer. Everything here is thread-safe once created.
+ */
+#ifndef OIDC_OIDC_H
+#define OIDC_OIDC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "oidc/http.h"
+#include "storage/store.h"
+
+/** Settings the protocol core needs; strings are copied by oidc_ctx_new(). */
+struct oidc_config {
+    const char *issuer;          /* scheme://host[:port], no path, no trailing slash */
+    const char *master_key_file; /* 32 random bytes; encrypts signing keys */
+    bool create_master_key;      /* create the master key file (0600) when missing */
+    int yescrypt_cost;           /* cost for password hash upgrades (default 5) */
+    int hash_workers;            /* threads for expensive hash checks (default 2) */
+    int hash_queue_max;          /* pending expensive checks before refusing (default 64) */
+};
+
+/** Token lifetimes in seconds (v1 defaults 12 h, 12 h, 30 d idle, 90 d absolute). */
+struct oidc_lifetimes {
+    int64_t access_token;
+    int64_t id_token;
+    int64_t refresh_idle;
+    int64_t refresh_absolute;
+};
+
+struct oidc_keys;
+struct oidc_throttle;
+struct oidc_hashq;
+struct oidc_secret_cache;
+
+struct oidc_ctx {
+    struct store *store; /* borrowed; outlives the ctx */
+    struct oidc_config cfg;
+    bool issuer_https;
+    struct oidc_lifetimes lifetimes;
+    struct oidc_keys *keys;
+    struct oidc_throttle *login_throttle;      /* failed logins per account ("acct:<name>") */
+    struct oidc_throttle *login_addr_throttle; /* failed logins per client address */
+    struct oidc_throttle *client_throttle;     /* failed client authentications */
+    struct oidc_hashq *hashq;                  /* expensive hash checks (oidc/hashq.h) */
+    struct oidc_secret_cache *secret_cache;
+};
+
+/**
+ * Creates the context over @store: copies @cfg, loads lifetimes (settings/oidc or v1's
+ * defaults), opens the signing keys. Returns 0 and *ret, or a negative code with @e.
+ */
+int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc_ctx **ret,
+                 struct err *e);
+
+/** Frees @ctx (NULL allowed). */
+void oidc_ctx_free(struct oidc_ctx *ctx);
+
+/**
+ * Answers one request: routes by path to an endpoint and fills @resp (status, headers, body).
+ * Never fails: every problem becomes the spec's error response. Any worker thread.
+ */
+void oidc_handle(struct oidc_ctx *ctx, const struct oidc_request *req, struct oidc_response *resp);
+
+#endif
