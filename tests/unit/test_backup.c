@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of storage/backup.c: round trips, refusals of damaged files, merge, fallbacks. */
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -447,6 +448,63 @@ static void test_tenant_scope(void **state)
     store_close(b);
 }
 
+struct mover {
+    struct store *s;
+    volatile int stop;
+    int errors;
+};
+
+/* Moves one marker between the first and the last key, always creating before deleting. */
+static void *mover_thread(void *p)
+{
+    struct mover *m = p;
+    struct err e = {0};
+    while (!m->stop) {
+        if (store_put(m->s, "a/0000", 6, "m", 1, 0, NULL, &e) < 0 ||
+            store_del(m->s, "a/2999", 6, 0, &e) < 0 ||
+            store_put(m->s, "a/2999", 6, "m", 1, 0, NULL, &e) < 0 ||
+            store_del(m->s, "a/0000", 6, 0, &e) < 0)
+            m->errors++;
+    }
+    return NULL;
+}
+
+static int count_markers(const void *key, size_t klen, const struct store_value *v, struct err *e,
+                         void *cbdata)
+{
+    (void)e;
+    size_t *n = cbdata;
+    if (v->len == 1 && v->data[0] == 'm' && klen == 6)
+        (*n)++;
+    return 0;
+}
+
+/* An export is one snapshot: the marker is seen in every walk, however the writer races it. */
+static void test_export_is_a_snapshot(void **state)
+{
+    (void)state;
+    struct store *s = fresh_store(1);
+    char k[16];
+    for (int i = 1; i < 2999; i++) {
+        snprintf(k, sizeof k, "a/%04d", i);
+        put(s, k, strlen(k), "filler-filler-filler", 20, 0);
+    }
+    put(s, "a/2999", 6, "m", 1, 0);
+    struct mover m = {.s = s};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, mover_thread, &m), 0);
+    for (int i = 0; i < 200; i++) {
+        size_t n = 0;
+        struct err e = {0};
+        assert_int_equal(store_each(s, count_markers, &n, &e), 0);
+        assert_true(n == 1 || n == 2);
+    }
+    m.stop = 1;
+    pthread_join(t, NULL);
+    assert_int_equal(m.errors, 0);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_pipe_input_and_file),
         cmocka_unit_test(test_generic_fallbacks),
         cmocka_unit_test(test_tenant_scope),
+        cmocka_unit_test(test_export_is_a_snapshot),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
