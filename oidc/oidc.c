@@ -9,8 +9,11 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "oidc/authorize.h"
 #include "oidc/hashq.h"
 #include "oidc/keys.h"
+#include "oidc/login.h"
+#include "oidc/password.h"
 #include "oidc/throttle.h"
 #include "oidc/respond.h"
 #include "storage/repo.h"
@@ -25,6 +28,10 @@ struct oidc_route {
 
 /* Endpoints register here (one row each). */
 static const struct oidc_route routes[] = {
+    {"/oauth/v2/authorize", oidc_authorize_endpoint},
+    {"/ui/login/login", oidc_login_endpoint},
+    {"/ui/login", oidc_login_endpoint},
+    {"/ui/login/", oidc_login_endpoint},
     {NULL, NULL},
 };
 
@@ -66,6 +73,14 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
         oidc_ctx_free(ctx);
         return r;
     }
+    ctx->session_lifetime = 12 * 3600;
+    ctx->auth_request_ttl = 600;
+    ctx->code_ttl = 60;
+    if ((r = oidc_password_hash("not a password", ctx->cfg.yescrypt_cost, &ctx->dummy_hash,
+                                e)) < 0) {
+        oidc_ctx_free(ctx);
+        return r;
+    }
     Koderid__V2__OidcSettings *st = NULL;
     if (store && repo_get(store, "settings/oidc", &koderid__v2__oidc_settings__descriptor,
                           (ProtobufCMessage **)&st, NULL, NULL) == 0) {
@@ -102,6 +117,7 @@ void oidc_ctx_free(struct oidc_ctx *ctx)
     oidc_throttle_free(ctx->login_throttle);
     oidc_throttle_free(ctx->login_addr_throttle);
     oidc_throttle_free(ctx->client_throttle);
+    free(ctx->dummy_hash);
     free((char *)ctx->cfg.issuer);
     free((char *)ctx->cfg.master_key_file);
     free(ctx);
