@@ -9,9 +9,12 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "oidc/clientauth.h"
 #include "oidc/hashq.h"
 #include "oidc/throttle.h"
 #include "oidc/respond.h"
+#include "oidc/token.h"
+#include "oidc/userinfo.h"
 
 typedef void (*oidc_endpoint_cb)(struct oidc_ctx *ctx, const struct oidc_request *req,
                                  struct oidc_response *resp);
@@ -23,6 +26,8 @@ struct oidc_route {
 
 /* Endpoints register here (one row each). */
 static const struct oidc_route routes[] = {
+    {"/oauth/v2/token", oidc_token_endpoint},
+    {"/oidc/v1/userinfo", oidc_userinfo_endpoint},
     {NULL, NULL},
 };
 
@@ -60,7 +65,8 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
         (r = oidc_throttle_new(&client, &ctx->client_throttle, e)) < 0 ||
         (r = oidc_hashq_new((unsigned)(cfg->hash_workers > 0 ? cfg->hash_workers : 2),
                             (unsigned)(cfg->hash_queue_max > 0 ? cfg->hash_queue_max : 64),
-                            &ctx->hashq, e)) < 0) {
+                            &ctx->hashq, e)) < 0 ||
+        (r = oidc_secret_cache_new(0, &ctx->secret_cache, e)) < 0) {
         oidc_ctx_free(ctx);
         return r;
     }
@@ -73,6 +79,7 @@ void oidc_ctx_free(struct oidc_ctx *ctx)
     if (!ctx)
         return;
     oidc_hashq_free(ctx->hashq);
+    oidc_secret_cache_free(ctx->secret_cache);
     oidc_throttle_free(ctx->login_throttle);
     oidc_throttle_free(ctx->login_addr_throttle);
     oidc_throttle_free(ctx->client_throttle);
