@@ -10,7 +10,10 @@
 
 #include "common/cleanup.h"
 #include "oidc/clientauth.h"
+#include "oidc/authorize.h"
 #include "oidc/hashq.h"
+#include "oidc/login.h"
+#include "oidc/password.h"
 #include "oidc/throttle.h"
 #include "oidc/respond.h"
 #include "oidc/token.h"
@@ -28,6 +31,10 @@ struct oidc_route {
 static const struct oidc_route routes[] = {
     {"/oauth/v2/token", oidc_token_endpoint},
     {"/oidc/v1/userinfo", oidc_userinfo_endpoint},
+    {"/oauth/v2/authorize", oidc_authorize_endpoint},
+    {"/ui/login/login", oidc_login_endpoint},
+    {"/ui/login", oidc_login_endpoint},
+    {"/ui/login/", oidc_login_endpoint},
     {NULL, NULL},
 };
 
@@ -70,6 +77,14 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
         oidc_ctx_free(ctx);
         return r;
     }
+    ctx->session_lifetime = 12 * 3600;
+    ctx->auth_request_ttl = 600;
+    ctx->code_ttl = 60;
+    if ((r = oidc_password_hash("not a password", ctx->cfg.yescrypt_cost, &ctx->dummy_hash,
+                                e)) < 0) {
+        oidc_ctx_free(ctx);
+        return r;
+    }
     *ret = ctx;
     return 0;
 }
@@ -83,6 +98,7 @@ void oidc_ctx_free(struct oidc_ctx *ctx)
     oidc_throttle_free(ctx->login_throttle);
     oidc_throttle_free(ctx->login_addr_throttle);
     oidc_throttle_free(ctx->client_throttle);
+    free(ctx->dummy_hash);
     free((char *)ctx->cfg.issuer);
     free((char *)ctx->cfg.master_key_file);
     free(ctx);
