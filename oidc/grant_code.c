@@ -115,7 +115,7 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
     sha256_hex(code, strlen(code), hash);
     repo_key(key, "code/%s", hash);
 
-    Koderid__V2__AuthCode *rec = NULL;
+    _cleanup_(auth_code_freep) Koderid__V2__AuthCode *rec = NULL;
     uint64_t version = 0;
     struct err ge = {0};
     r = repo_get(ctx->store, key, &koderid__v2__auth_code__descriptor, (ProtobufCMessage **)&rec,
@@ -124,7 +124,6 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
         return err_set(e, -E_INVALID_GRANT, "code unknown or expired");
     if (r < 0)
         return err_set(e, r, "%s", ge.msg);
-    _cleanup_(auth_code_freep) Koderid__V2__AuthCode *code_rec = rec;
 
     if (rec->used) {
         revoke_issued(ctx, rec);
@@ -141,13 +140,12 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
                              g->auth_method == OIDC_AUTH_NONE, e)) < 0)
         return r;
 
-    Koderid__V2__User *user = NULL;
+    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
     r = repo_user_get(ctx->store, rec->user_id, &user, &ge);
     if (r == -E_NOTFOUND)
         return err_set(e, -E_INVALID_GRANT, "user of the code no longer exists");
     if (r < 0)
         return err_set(e, r, "%s", ge.msg);
-    _cleanup_(user_freep) Koderid__V2__User *user_rec = user;
     if (user->state != 1)
         return err_set(e, -E_INVALID_GRANT, "user is not active");
 

