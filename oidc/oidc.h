@@ -17,7 +17,7 @@
 /** Settings the protocol core needs; strings are copied by oidc_ctx_new(). */
 struct oidc_config {
     const char *issuer;          /* scheme://host[:port], no path, no trailing slash */
-    const char *master_key_file; /* 32 random bytes; encrypts signing keys */
+    const char *master_key_file; /* 32 random bytes; encrypts signing keys (NULL: no keys) */
     bool create_master_key;      /* create the master key file (0600) when missing */
     int yescrypt_cost;           /* cost for password hash upgrades (default 5) */
     int hash_workers;            /* threads for expensive hash checks (default 2) */
