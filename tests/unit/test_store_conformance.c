@@ -573,10 +573,12 @@ static void test_ttl(void **state)
     assert_true(vs2 > vshort);
     expect_val(st_a, k, "again");
 
-    /* purge removes the 6 expired ones that are left (kd and the five b-short-N). */
+    /* purge removes the 6 expired ones that are left (kd and the five b-short-N). kdb-next
+     * drops expired entries by itself (TiKV TTL), so there purge succeeds with nothing to do. */
     size_t purged = 0;
     assert_int_equal(store_purge_expired(st_a, &purged, &e), 0);
-    assert_true(purged >= 6);
+    if (strcmp(env_or("KODER_TEST_STORE", "lmdb"), "kdbnext") != 0)
+        assert_true(purged >= 6);
     expect_val(st_a, kl, "long");
     expect_val(st_a, kc, "new");
     assert_int_equal(store_scan(st_a, base, blen, NULL, 0, 100, &l, &e), 0);
