@@ -17,8 +17,8 @@ static const struct {
     const char *field;
     const char *path;
 } endpoints[] = {
+    {"authorization_endpoint", "/oauth/v2/authorize"},
     {"jwks_uri", OIDC_PATH_JWKS},
-    /* {"authorization_endpoint", "/oauth/v2/authorize"},     sign-in */
     /* {"token_endpoint", "/oauth/v2/token"},                 token */
     /* {"userinfo_endpoint", "/oidc/v1/userinfo"},            token */
     /* {"introspection_endpoint", "/oauth/v2/introspect"},    lifecycle */
@@ -33,7 +33,11 @@ static const struct {
 } lists[] = {
     {"subject_types_supported", "public"},
     {"id_token_signing_alg_values_supported", "RS256"},
-    /* {"response_types_supported", "code"}, ... added with the endpoints that serve them */
+    {"response_types_supported", "code"}, /* authorize.c: code only */
+    {"response_modes_supported", "query"},
+    {"code_challenge_methods_supported", "S256"},
+    /* grant_types_supported, token_endpoint_auth_methods_supported, scopes_supported,
+     * claims_supported: added with the token and userinfo endpoints */
 };
 
 /* Booleans. */
