@@ -18,6 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# See lsan.supp: h2o's per-thread buffer caches, released by the process exit.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lsan.supp"
+
 # Every config key a test does not set comes from here, never from the machine.
 unset $(env | grep -o '^KODER_ID_V2_[A-Z0-9_]*' || true)
 
