@@ -9,9 +9,14 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "oidc/authorize.h"
 #include "oidc/hashq.h"
+#include "oidc/keys.h"
+#include "oidc/login.h"
+#include "oidc/password.h"
 #include "oidc/throttle.h"
 #include "oidc/respond.h"
+#include "storage/repo.h"
 
 typedef void (*oidc_endpoint_cb)(struct oidc_ctx *ctx, const struct oidc_request *req,
                                  struct oidc_response *resp);
@@ -23,6 +28,10 @@ struct oidc_route {
 
 /* Endpoints register here (one row each). */
 static const struct oidc_route routes[] = {
+    {"/oauth/v2/authorize", oidc_authorize_endpoint},
+    {"/ui/login/login", oidc_login_endpoint},
+    {"/ui/login", oidc_login_endpoint},
+    {"/ui/login/", oidc_login_endpoint},
     {NULL, NULL},
 };
 
@@ -64,6 +73,37 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
         oidc_ctx_free(ctx);
         return r;
     }
+    ctx->session_lifetime = 12 * 3600;
+    ctx->auth_request_ttl = 600;
+    ctx->code_ttl = 60;
+    if ((r = oidc_password_hash("not a password", ctx->cfg.yescrypt_cost, &ctx->dummy_hash,
+                                e)) < 0) {
+        oidc_ctx_free(ctx);
+        return r;
+    }
+    Koderid__V2__OidcSettings *st = NULL;
+    if (store && repo_get(store, "settings/oidc", &koderid__v2__oidc_settings__descriptor,
+                          (ProtobufCMessage **)&st, NULL, NULL) == 0) {
+        if (st->access_token_lifetime > 0)
+            ctx->lifetimes.access_token = st->access_token_lifetime;
+        if (st->id_token_lifetime > 0)
+            ctx->lifetimes.id_token = st->id_token_lifetime;
+        if (st->refresh_token_idle_expiration > 0)
+            ctx->lifetimes.refresh_idle = st->refresh_token_idle_expiration;
+        if (st->refresh_token_expiration > 0)
+            ctx->lifetimes.refresh_absolute = st->refresh_token_expiration;
+        koderid__v2__oidc_settings__free_unpacked(st, NULL);
+    }
+    /* Without a master key file there are no signing keys (unit tests of endpoints that do
+     * not sign); the server always configures one. */
+    if (store && ctx->cfg.master_key_file) {
+        r = oidc_keys_open(store, ctx->cfg.master_key_file, cfg->create_master_key,
+                           &ctx->keys, e);
+        if (r < 0) {
+            oidc_ctx_free(ctx);
+            return r;
+        }
+    }
     *ret = ctx;
     return 0;
 }
@@ -72,10 +112,12 @@ void oidc_ctx_free(struct oidc_ctx *ctx)
 {
     if (!ctx)
         return;
+    oidc_keys_free(ctx->keys);
     oidc_hashq_free(ctx->hashq);
     oidc_throttle_free(ctx->login_throttle);
     oidc_throttle_free(ctx->login_addr_throttle);
     oidc_throttle_free(ctx->client_throttle);
+    free(ctx->dummy_hash);
     free((char *)ctx->cfg.issuer);
     free((char *)ctx->cfg.master_key_file);
     free(ctx);

@@ -17,7 +17,7 @@
 /** Settings the protocol core needs; strings are copied by oidc_ctx_new(). */
 struct oidc_config {
     const char *issuer;          /* scheme://host[:port], no path, no trailing slash */
-    const char *master_key_file; /* 32 random bytes; encrypts signing keys */
+    const char *master_key_file; /* 32 random bytes; encrypts signing keys (NULL: no keys) */
     bool create_master_key;      /* create the master key file (0600) when missing */
     int yescrypt_cost;           /* cost for password hash upgrades (default 5) */
     int hash_workers;            /* threads for expensive hash checks (default 2) */
@@ -47,6 +47,10 @@ struct oidc_ctx {
     struct oidc_throttle *login_addr_throttle; /* failed logins per client address */
     struct oidc_throttle *client_throttle;     /* failed client authentications */
     struct oidc_hashq *hashq;                  /* expensive hash checks (oidc/hashq.h) */
+    int64_t session_lifetime;                  /* browser session, seconds (default 12 h) */
+    int64_t auth_request_ttl;                  /* pending AuthRequest, seconds (10 min) */
+    int64_t code_ttl;                          /* authorization code, seconds (60 s) */
+    char *dummy_hash; /* verified for unknown users, so timing does not tell who exists */
     struct oidc_secret_cache *secret_cache;
 };
 

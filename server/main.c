@@ -1,33 +1,153 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * koder-id-v2-gateway: the command line. Git-style commands; exit status 0 success, 1 failure
- * at run time, 2 usage error; errors are one line on stderr.
+ * koder-id-v2-gateway: the command line. Git-style commands from one table; exit status 0
+ * success, 1 failure at run time, 2 usage error; errors are one line on stderr; help goes to
+ * stdout.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "common/cleanup.h"
+#include "server/cli.h"
+#include "server/commands.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const char *usage; /* full help: usage lines, then a description */
+};
+
+#define COMMON_OPTS                                                                                \
+    "  --config FILE      configuration file (default " CONFIG_DEFAULT_FILE " when it exists)\n"  \
+    "  --set KEY=VALUE    override one configuration key (repeatable)\n"
+
+static const struct command commands[] = {
+    {"serve", cmd_serve, "run the OpenID Connect provider (foreground)",
+     "usage: " CLI_PROG " serve [--config FILE] [--set KEY=VALUE ...]\n"
+     "\n"
+     "Runs the provider in the foreground: opens the store, creates the master key (when\n"
+     "missing and its folder is writable) and the first signing key, and serves HTTP on\n"
+     "`listen` until SIGTERM or SIGINT. Logs go to stderr.\n"
+     "\n" COMMON_OPTS},
+    {"check", cmd_check, "validate the configuration and show what the store holds",
+     "usage: " CLI_PROG " check [--config FILE] [--set KEY=VALUE ...]\n"
+     "\n"
+     "Validates the configuration, opens the store (read-only when it can), checks the\n"
+     "master key against the stored signing keys and prints a summary: issuer, store, counts\n"
+     "of orgs, projects, clients and users, and the key ids. Exits 1 with one line on any\n"
+     "problem.\n"
+     "\n" COMMON_OPTS},
+    {"user", cmd_user, "add users",
+     "usage: " CLI_PROG " user add --username NAME --email EMAIL [--given-name G]\n"
+     "           [--family-name F] [--org ID] [--email-verified] --password-stdin\n"
+     "\n"
+     "Adds a human user whose password is read as one line from stdin (the newline is not\n"
+     "part of it) and hashed with yescrypt. Prints the new user id (its `sub`). Without\n"
+     "--org the default org is used (created on an empty store).\n"
+     "\n" COMMON_OPTS},
+    {"client", cmd_client, "add, list and show OIDC clients",
+     "usage: " CLI_PROG " client add --name NAME --type web|spa|native --redirect-uri URI [...]\n"
+     "           [--post-logout-uri URI ...] [--auth-method basic|post|none]\n"
+     "           [--access-token jwt|opaque] [--project ID] [--client-id ID] [--json]\n"
+     "       " CLI_PROG " client list [--json]\n"
+     "       " CLI_PROG " client show ID [--json]\n"
+     "\n"
+     "add: the auth method defaults to basic for web clients and none for spa and native\n"
+     "clients (which cannot have a secret). A confidential client's secret (64 characters of\n"
+     "[A-Za-z0-9]) is shown once and stored only as a bcrypt hash. --json prints\n"
+     "{\"client_id\": ..., \"client_secret\": ...}.\n"
+     "\n" COMMON_OPTS},
+    {"keys", cmd_keys, "list signing keys",
+     "usage: " CLI_PROG " keys list [--json]\n"
+     "\n"
+     "Lists the signing keys: id, algorithm, whether it signs now, whether it is published\n"
+     "in the JWKS, its windows, and whether it is v2's own or an imported v1 key.\n"
+     "\n" COMMON_OPTS},
+    {"import-zitadel", cmd_import_zitadel, "import v1's (Zitadel's) PostgreSQL database",
+     "usage: " CLI_PROG " import-zitadel [--config FILE] [--dry-run] ...\n"},
+    {"export", cmd_export, "dump the whole store", "usage: " CLI_PROG " export ...\n"},
+    {"import-backup", cmd_import_backup, "restore a dump made by export",
+     "usage: " CLI_PROG " import-backup ...\n"},
+};
+
+/* Placeholders for commands other files provide; the real definitions win at link time. */
+#define WEAK_PLACEHOLDER(fn, name)                                                                 \
+    __attribute__((weak)) int fn(int argc, char **argv)                                            \
+    {                                                                                              \
+        (void)argc;                                                                                \
+        (void)argv;                                                                                \
+        return cli_fail("%s is not built into this binary yet", name);                             \
+    }
+WEAK_PLACEHOLDER(cmd_import_zitadel, "import-zitadel")
+WEAK_PLACEHOLDER(cmd_export, "export")
+WEAK_PLACEHOLDER(cmd_import_backup, "import-backup")
+
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int cli_print_help(const char *name, FILE *f)
+{
+    const struct command *c = find(name);
+    if (!c)
+        return -1;
+    fputs(c->usage, f);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
-    fputs("usage: koder-id-v2-gateway [--version] [--help] COMMAND [ARGS]\n"
+    fputs("usage: " CLI_PROG " [--version] [--help] COMMAND [ARGS]\n"
           "\n"
-          "An OpenID Connect provider, drop-in for Koder's v1 identity server.\n",
+          "An OpenID Connect provider, drop-in for Koder's v1 identity server.\n"
+          "\n"
+          "commands:\n",
           f);
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n'" CLI_PROG " help COMMAND' shows a command's options.\n", f);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        return CLI_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf("koder-id-v2-gateway %s\n", KODER_ID_VERSION);
-        return 0;
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("%s %s\n", CLI_PROG, KODER_ID_VERSION);
+        return CLI_EXIT_OK;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
-        return 0;
+        return CLI_EXIT_OK;
     }
-    fprintf(stderr, "koder-id-v2-gateway: unknown command '%s' (see --help)\n", argv[1]);
-    return 2;
+    if (strcmp(argv[1], "help") == 0) {
+        if (argc == 2) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (cli_print_help(argv[2], stdout) < 0) {
+            fprintf(stderr, "%s: unknown command '%.60s' (see --help)\n", CLI_PROG, argv[2]);
+            return CLI_EXIT_USAGE;
+        }
+        return CLI_EXIT_OK;
+    }
+    const struct command *c = find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "%s: unknown command '%.60s' (see --help)\n", CLI_PROG, argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+    /* "COMMAND --help" anywhere among its arguments shows its help. */
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(c->usage, stdout);
+            return CLI_EXIT_OK;
+        }
+    return c->run(argc - 1, argv + 1);
 }

@@ -571,6 +571,23 @@ static int next_version(struct lmdb_store *s, MDB_txn *txn, uint64_t *ret, struc
     return 0;
 }
 
+/* Writes one entry with a given version and absolute expiry inside @txn. */
+static int write_raw(struct lmdb_store *s, MDB_txn *txn, const void *key, size_t klen,
+                     const void *val, size_t vlen, uint64_t version, int64_t expires_at_ms,
+                     struct err *e)
+{
+    MDB_val k = {klen, (void *)key}, v = {LMDB_HDR + vlen, NULL};
+    int rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE);
+    if (rc)
+        return mdb_fail(e, rc, "put");
+    unsigned char *p = v.mv_data;
+    put_u64(p, version);
+    put_u64(p + 8, (uint64_t)expires_at_ms);
+    if (vlen)
+        memcpy(p + LMDB_HDR, val, vlen);
+    return 0;
+}
+
 static int write_value(struct lmdb_store *s, MDB_txn *txn, const void *key, size_t klen,
                        const void *val, size_t vlen, int64_t ttl_ms, int64_t now,
                        uint64_t *ret_version, struct err *e)
@@ -579,20 +596,13 @@ static int write_value(struct lmdb_store *s, MDB_txn *txn, const void *key, size
     int r = next_version(s, txn, &version, e);
     if (r < 0)
         return r;
-    MDB_val k = {klen, (void *)key}, v = {LMDB_HDR + vlen, NULL};
-    int rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE);
-    if (rc)
-        return mdb_fail(e, rc, "put");
-    unsigned char *p = v.mv_data;
-    put_u64(p, version);
     int64_t exp = 0;
     if (ttl_ms > 0)
         exp = ttl_ms > INT64_MAX - now ? INT64_MAX : now + ttl_ms;
-    put_u64(p + 8, (uint64_t)exp);
-    if (vlen)
-        memcpy(p + LMDB_HDR, val, vlen);
-    *ret_version = version;
-    return 0;
+    r = write_raw(s, txn, key, klen, val, vlen, version, exp, e);
+    if (r == 0)
+        *ret_version = version;
+    return r;
 }
 
 /* The live version of @key in @txn: 0 when absent or expired. */
@@ -786,6 +796,105 @@ static int lmdb_purge_expired(struct store *base, size_t *ret_purged, struct err
     return 0;
 }
 
+/* One read transaction over the whole tenant: a consistent snapshot for export. */
+static int lmdb_each(struct store *base, store_each_cb cb, void *cbdata, struct err *e)
+{
+    struct lmdb_store *s = lm(base);
+    if (!s->exists)
+        return 0;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    int rc = mdb_txn_begin(s->env->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return mdb_fail(e, rc, "begin");
+    rc = mdb_cursor_open(txn, s->dbi, &cur);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_fail(e, rc, "cursor");
+    }
+    int64_t now = store_now_ms();
+    int r = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct store_value sv = {0};
+        if (!decode(&v, &sv.version, &sv.expires_at_ms)) {
+            r = err_set(e, -E_INTERNAL, "lmdb entry shorter than its header");
+            break;
+        }
+        if (expired(sv.expires_at_ms, now))
+            continue;
+        sv.data = (unsigned char *)v.mv_data + LMDB_HDR;
+        sv.len = v.mv_size - LMDB_HDR;
+        r = cb(k.mv_data, k.mv_size, &sv, e, cbdata);
+    }
+    if (r == 0 && rc != 0 && rc != MDB_NOTFOUND)
+        r = mdb_fail(e, rc, "walk");
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return r;
+}
+
+/* Raises the version counter to at least @v inside @txn. */
+static int raise_version(struct lmdb_store *s, MDB_txn *txn, uint64_t v, struct err *e)
+{
+    MDB_val k = {7, "version"}, d;
+    int rc = mdb_get(txn, s->env->meta, &k, &d);
+    if (rc == 0 && d.mv_size == 8 && get_u64(d.mv_data) >= v)
+        return 0;
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_fail(e, rc, "read version");
+    unsigned char buf[8];
+    put_u64(buf, v);
+    d.mv_size = 8;
+    d.mv_data = buf;
+    rc = mdb_put(txn, s->env->meta, &k, &d, 0);
+    return rc ? mdb_fail(e, rc, "write version") : 0;
+}
+
+#define RESTORE_BATCH_BYTES ((size_t)32 << 20)
+
+/* Bulk writes for import-backup: few synced transactions of up to ~32 MiB each. */
+static int lmdb_restore(struct store *base, const struct store_entry *items, size_t n,
+                        bool keep_versions, struct err *e)
+{
+    struct lmdb_store *s = lm(base);
+    size_t i = 0;
+    while (i < n) {
+        MDB_txn *txn = NULL;
+        int r = write_begin(s, &txn, e);
+        if (r < 0)
+            return r;
+        int64_t now = store_now_ms();
+        uint64_t max = 0;
+        size_t bytes = 0;
+        for (; i < n && bytes < RESTORE_BATCH_BYTES && r == 0; i++) {
+            const struct store_entry *it = &items[i];
+            if (expired(it->value.expires_at_ms, now))
+                continue;
+            uint64_t version = it->value.version;
+            if (!keep_versions || version == 0)
+                r = next_version(s, txn, &version, e);
+            if (r == 0)
+                r = write_raw(s, txn, it->key, it->klen, it->value.data, it->value.len, version,
+                              it->value.expires_at_ms, e);
+            if (version > max)
+                max = version;
+            bytes += it->klen + it->value.len + LMDB_HDR;
+        }
+        if (r == 0 && keep_versions)
+            r = raise_version(s, txn, max, e);
+        if (r < 0) {
+            mdb_txn_abort(txn);
+            return r;
+        }
+        r = write_commit(txn, e);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static const struct store_ops lmdb_ops = {
     .name = "lmdb",
     .get = lmdb_get,
@@ -796,4 +905,6 @@ static const struct store_ops lmdb_ops = {
     .ping = lmdb_ping,
     .purge_expired = lmdb_purge_expired,
     .close = lmdb_close,
+    .each = lmdb_each,
+    .restore = lmdb_restore,
 };

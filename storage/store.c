@@ -47,8 +47,7 @@ static int check_val(const void *val, size_t vlen, int64_t ttl_ms, struct err *e
     return 0;
 }
 
-int store_get(struct store *s, const void *key, size_t klen, struct store_value *ret,
-              struct err *e)
+int store_get(struct store *s, const void *key, size_t klen, struct store_value *ret, struct err *e)
 {
     int r = check_key(key, klen, e);
     return r < 0 ? r : s->ops->get(s, key, klen, ret, e);
@@ -118,4 +117,60 @@ void store_list_release(struct store_list *l)
     }
     free(l->items);
     memset(l, 0, sizeof *l);
+}
+
+int store_each(struct store *s, store_each_cb cb, void *cbdata, struct err *e)
+{
+    if (s->ops->each)
+        return s->ops->each(s, cb, cbdata, e);
+    /* Generic: page through scan(); each page is consistent, the whole walk is not. */
+    unsigned char after[STORE_KEY_MAX];
+    size_t alen = 0;
+    for (;;) {
+        struct store_list l = {0};
+        int r = store_scan(s, NULL, 0, alen ? after : NULL, alen, 1000, &l, e);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < l.n && r >= 0; i++) {
+            r = cb(l.items[i].key, l.items[i].klen, &l.items[i].value, e, cbdata);
+            memcpy(after, l.items[i].key, l.items[i].klen);
+            alen = l.items[i].klen;
+        }
+        bool more = l.more && l.n > 0;
+        store_list_release(&l);
+        if (r < 0)
+            return r;
+        if (!more)
+            return 0;
+    }
+}
+
+int store_restore(struct store *s, const struct store_entry *items, size_t n, bool keep_versions,
+                  struct err *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        int r = check_key(items[i].key, items[i].klen, e);
+        if (r == 0)
+            r = check_val(items[i].value.data, items[i].value.len, 0, e);
+        if (r == 0 && items[i].value.expires_at_ms < 0)
+            r = err_set(e, -E_INVALID, "negative expiry");
+        if (r < 0)
+            return r;
+    }
+    if (s->ops->restore)
+        return s->ops->restore(s, items, n, keep_versions, e);
+    int64_t now = store_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        const struct store_entry *it = &items[i];
+        int64_t ttl = 0;
+        if (it->value.expires_at_ms) {
+            if (it->value.expires_at_ms <= now)
+                continue;
+            ttl = it->value.expires_at_ms - now;
+        }
+        int r = store_put(s, it->key, it->klen, it->value.data, it->value.len, ttl, NULL, e);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }

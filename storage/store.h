@@ -45,8 +45,8 @@ struct store_list {
 
 /** Backend configuration; unused fields are ignored by a backend. */
 struct store_config {
-    const char *backend;  /* "lmdb" or "kdbnext" */
-    uint64_t tenant;      /* tenant namespace; lmdb default 1 */
+    const char *backend; /* "lmdb" or "kdbnext" */
+    uint64_t tenant;     /* tenant namespace; lmdb default 1 */
     /* lmdb */
     const char *data_dir; /* folder of the LMDB file (created if missing) */
     size_t lmdb_map_size; /* bytes */
@@ -61,6 +61,13 @@ struct store_config {
     bool kdb_plaintext;
 };
 
+/**
+ * Called by store_each() for each live entry. @key and @v->data are borrowed: valid only during
+ * the call, read-only. A negative return stops the walk and is returned by store_each().
+ */
+typedef int (*store_each_cb)(const void *key, size_t klen, const struct store_value *v,
+                             struct err *e, void *cbdata);
+
 struct store_ops {
     const char *name;
     int (*get)(struct store *s, const void *key, size_t klen, struct store_value *ret,
@@ -68,8 +75,7 @@ struct store_ops {
     int (*put)(struct store *s, const void *key, size_t klen, const void *val, size_t vlen,
                int64_t ttl_ms, uint64_t *ret_version, struct err *e);
     int (*cas)(struct store *s, const void *key, size_t klen, uint64_t expected_version,
-               const void *val, size_t vlen, int64_t ttl_ms, uint64_t *ret_version,
-               struct err *e);
+               const void *val, size_t vlen, int64_t ttl_ms, uint64_t *ret_version, struct err *e);
     int (*del)(struct store *s, const void *key, size_t klen, uint64_t expected_version,
                struct err *e);
     int (*scan)(struct store *s, const void *prefix, size_t plen, const void *start_after,
@@ -77,6 +83,10 @@ struct store_ops {
     int (*ping)(struct store *s, struct err *e);
     int (*purge_expired)(struct store *s, size_t *ret_purged, struct err *e);
     void (*close)(struct store *s);
+    /* Optional (NULL = the generic fallback described at store_each / store_restore). */
+    int (*each)(struct store *s, store_each_cb cb, void *cbdata, struct err *e);
+    int (*restore)(struct store *s, const struct store_entry *items, size_t n, bool keep_versions,
+                   struct err *e);
 };
 
 /** The common head of every backend's struct store. */
@@ -129,6 +139,24 @@ int store_ping(struct store *s, struct err *e);
 
 /** Removes expired entries now (the server runs this periodically). */
 int store_purge_expired(struct store *s, size_t *ret_purged, struct err *e);
+
+/**
+ * Calls @cb for every live entry of the tenant in ascending key order (backup export). A backend
+ * with an `each` op walks one consistent snapshot (LMDB: one read transaction); otherwise this
+ * pages through scan(), which is consistent per key only. Writers are not blocked either way.
+ */
+int store_each(struct store *s, store_each_cb cb, void *cbdata, struct err *e);
+
+/**
+ * Writes @n entries as a backup restore does: each item's key, value bytes and
+ * value.expires_at_ms (absolute; an entry already expired is skipped). With @keep_versions the
+ * items keep value.version (the version counter is raised past the largest, so later writes
+ * still get new versions); otherwise each gets a fresh version. A backend with a `restore` op
+ * writes in few durable transactions; otherwise this falls back to put() per item with the
+ * remaining TTL and fresh versions. Not atomic as a whole: a failure can leave a prefix written.
+ */
+int store_restore(struct store *s, const struct store_entry *items, size_t n, bool keep_versions,
+                  struct err *e);
 
 /** Frees what a get returned and zeroes @v. */
 void store_value_release(struct store_value *v);

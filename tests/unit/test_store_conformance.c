@@ -461,22 +461,37 @@ static void test_tenant_isolation(void **state)
     assert_int_equal(l.n, 1);
     assert_memory_equal(l.items[0].value.data, "in-b", 4);
     store_list_release(&l);
-    /* An empty prefix lists the whole tenant: never a key of this run's other tenant. */
-    char after[256];
-    size_t alen = 0;
-    for (;;) {
-        assert_int_equal(store_scan(st_b, NULL, 0, alen ? after : NULL, alen, 1000, &l, &e), 0);
-        for (size_t i = 0; i < l.n; i++) {
-            assert_false(l.items[i].klen == strlen(k) && memcmp(l.items[i].key, k, strlen(k)) == 0);
-            if (l.items[i].klen < sizeof after) {
-                memcpy(after, l.items[i].key, l.items[i].klen);
-                alen = l.items[i].klen;
+    /* Whatever the prefix (empty = the whole tenant), b never lists a's key; a does. */
+    size_t klen = strlen(k);
+    const struct {
+        const char *p;
+        size_t n;
+    } prefixes[] = {{"", 0},   {"c", 1},    {"ct/", 3},  {k, klen - 2},
+                    {k, klen}, {"\x00", 1}, {"\xff", 1}, {base, blen}};
+    for (size_t pi = 0; pi < sizeof prefixes / sizeof prefixes[0]; pi++) {
+        for (int which = 0; which < 2; which++) {
+            struct store *s = which ? st_a : st_b;
+            char after[STORE_KEY_MAX];
+            size_t alen = 0, seen = 0;
+            for (;;) {
+                assert_int_equal(store_scan(s, prefixes[pi].n ? prefixes[pi].p : NULL,
+                                            prefixes[pi].n, alen ? after : NULL, alen, 1000, &l,
+                                            &e),
+                                 0);
+                for (size_t i = 0; i < l.n; i++) {
+                    if (l.items[i].klen == klen && memcmp(l.items[i].key, k, klen) == 0)
+                        seen++;
+                    memcpy(after, l.items[i].key, l.items[i].klen);
+                    alen = l.items[i].klen;
+                }
+                bool more = l.more;
+                store_list_release(&l);
+                if (!more)
+                    break;
             }
+            bool covers = klen >= prefixes[pi].n && memcmp(k, prefixes[pi].p, prefixes[pi].n) == 0;
+            assert_int_equal(seen, which && covers ? 1 : 0);
         }
-        bool more = l.more;
-        store_list_release(&l);
-        if (!more)
-            break;
     }
     assert_int_equal(store_del(st_a, k, strlen(k), 0, &e), 0);
     key_of(k, sizeof k, "tenant", "shared");
@@ -558,10 +573,12 @@ static void test_ttl(void **state)
     assert_true(vs2 > vshort);
     expect_val(st_a, k, "again");
 
-    /* purge removes the 6 expired ones that are left (kd and the five b-short-N). */
+    /* purge removes the 6 expired ones that are left (kd and the five b-short-N). kdb-next
+     * drops expired entries by itself (TiKV TTL), so there purge succeeds with nothing to do. */
     size_t purged = 0;
     assert_int_equal(store_purge_expired(st_a, &purged, &e), 0);
-    assert_true(purged >= 6);
+    if (strcmp(env_or("KODER_TEST_STORE", "lmdb"), "kdbnext") != 0)
+        assert_true(purged >= 6);
     expect_val(st_a, kl, "long");
     expect_val(st_a, kc, "new");
     assert_int_equal(store_scan(st_a, base, blen, NULL, 0, 100, &l, &e), 0);

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Discovery, built from tables so the document grows with the code: an endpoint or a
+ * supported value appears here in the same change that implements it, never before. Paths
+ * and values follow v1 (../shared/ZITADEL.md section 4).
+ */
+#include "discovery.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+
+/* Endpoints: field -> path under the issuer. */
+static const struct {
+    const char *field;
+    const char *path;
+} endpoints[] = {
+    {"jwks_uri", OIDC_PATH_JWKS},
+    /* {"authorization_endpoint", "/oauth/v2/authorize"},     sign-in */
+    /* {"token_endpoint", "/oauth/v2/token"},                 token */
+    /* {"userinfo_endpoint", "/oidc/v1/userinfo"},            token */
+    /* {"introspection_endpoint", "/oauth/v2/introspect"},    lifecycle */
+    /* {"revocation_endpoint", "/oauth/v2/revoke"},           lifecycle */
+    /* {"end_session_endpoint", "/oidc/v1/end_session"},      lifecycle */
+};
+
+/* Lists: rows with the same field make one array, in row order. */
+static const struct {
+    const char *field;
+    const char *value;
+} lists[] = {
+    {"subject_types_supported", "public"},
+    {"id_token_signing_alg_values_supported", "RS256"},
+    /* {"response_types_supported", "code"}, ... added with the endpoints that serve them */
+};
+
+/* Booleans. */
+static const struct {
+    const char *field;
+    int value;
+} flags[] = {
+    {"request_uri_parameter_supported", 0},
+};
+
+char *oidc_discovery_json(const char *issuer, struct err *e)
+{
+    _cleanup_(json_decrefp) json_t *o = json_object();
+    if (!o)
+        return err_set(e, -E_NOMEM, "out of memory"), NULL;
+    json_object_set_new(o, "issuer", json_string(issuer));
+    for (size_t i = 0; i < ARRAY_SIZE(endpoints); i++) {
+        size_t len = strlen(issuer) + strlen(endpoints[i].path) + 1;
+        _cleanup_free_ char *url = malloc(len);
+        if (!url)
+            return err_set(e, -E_NOMEM, "out of memory"), NULL;
+        snprintf(url, len, "%s%s", issuer, endpoints[i].path);
+        json_object_set_new(o, endpoints[i].field, json_string(url));
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+        json_t *arr = json_object_get(o, lists[i].field);
+        if (!arr) {
+            arr = json_array();
+            json_object_set_new(o, lists[i].field, arr);
+        }
+        json_array_append_new(arr, json_string(lists[i].value));
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+        json_object_set_new(o, flags[i].field, json_boolean(flags[i].value));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!s)
+        err_set(e, -E_NOMEM, "out of memory");
+    return s;
+}

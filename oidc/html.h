@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Server-rendered HTML for the login pages and authorization error pages: one small inline
+ * stylesheet (allowed by its hash in the Content-Security-Policy), no script, and the
+ * headers every such page carries (CSP, nosniff, framing refused, no referrer, no caching).
+ */
+#ifndef OIDC_HTML_H
+#define OIDC_HTML_H
+
+#include "common/buf.h"
+#include "oidc/http.h"
+
+/** Appends the document head (title escaped), the stylesheet and the opening <main>. */
+int oidc_html_begin(struct buf *b, const char *title);
+
+/** Appends the closing tags. */
+int oidc_html_end(struct buf *b);
+
+/**
+ * Answers with the page in @b (taken over and reset) and @status, adding the security
+ * headers. @form_action is an extra CSP form-action source beside 'self' (where the form's
+ * answer redirects to), or NULL for a page without a form.
+ */
+void oidc_html_respond(struct oidc_response *resp, int status, const char *form_action,
+                       struct buf *b);
+
+/** A complete error page: a title and a one-line message (both escaped). */
+void oidc_html_error(struct oidc_response *resp, int status, const char *title,
+                     const char *message);
+
+#endif

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `user add`: a human user for installs that do not come from v1. The password comes from
+ * stdin (never from argv, which other users of the machine can read) and is stored only as a
+ * yescrypt hash.
+ */
+#include <crypt.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/cleanup.h"
+#include "common/rand.h"
+#include "server/cli.h"
+#include "server/commands.h"
+#include "storage/repo.h"
+
+#define PASSWORD_MAX 1024
+#define NAME_MAX_LEN 200
+
+/* Reads one line from stdin without echoing it anywhere; strips "\n" or "\r\n". */
+static int read_password(char *out, size_t n)
+{
+    if (!fgets(out, (int)n, stdin))
+        return -1;
+    size_t len = strlen(out);
+    if (len == n - 1 && out[len - 1] != '\n')
+        return -2; /* longer than the cap */
+    if (len && out[len - 1] == '\n')
+        out[--len] = '\0';
+    if (len && out[len - 1] == '\r')
+        out[--len] = '\0';
+    return len ? 0 : -1;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > NAME_MAX_LEN)
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static bool valid_text(const char *s)
+{
+    if (strlen(s) > NAME_MAX_LEN)
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static bool valid_email(const char *s)
+{
+    const char *at = strchr(s, '@');
+    return valid_name(s) && strlen(s) <= 254 && at && at != s && at[1] && !strchr(at + 1, '@');
+}
+
+/* A yescrypt hash of @password at @cost into a new string. */
+static char *hash_password(const char *password, int cost)
+{
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data *cd = calloc(1, sizeof *cd);
+    char *res = NULL;
+    if (!cd)
+        return NULL;
+    if (crypt_gensalt_rn("$y$", (unsigned long)cost, NULL, 0, setting, sizeof setting)) {
+        const char *h = crypt_rn(password, setting, cd, sizeof *cd);
+        if (h && h[0] == '$')
+            res = strdup(h);
+    }
+    OPENSSL_cleanse(cd, sizeof *cd);
+    free(cd);
+    return res;
+}
+
+static int user_add(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"username", required_argument, NULL, 'u'},
+        {"email", required_argument, NULL, 'e'},
+        {"given-name", required_argument, NULL, 'g'},
+        {"family-name", required_argument, NULL, 'f'},
+        {"org", required_argument, NULL, 'o'},
+        {"email-verified", no_argument, NULL, 'v'},
+        {"password-stdin", no_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *username = NULL, *email = NULL, *given = "", *family = "", *org = NULL;
+    bool pw_stdin = false, verified = false;
+    struct cli_opts co;
+    int r, c;
+
+    if ((r = cli_common_args("user", &argc, argv, &co)) != 0)
+        return r;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            username = optarg;
+            break;
+        case 'e':
+            email = optarg;
+            break;
+        case 'g':
+            given = optarg;
+            break;
+        case 'f':
+            family = optarg;
+            break;
+        case 'o':
+            org = optarg;
+            break;
+        case 'v':
+            verified = true;
+            break;
+        case 'p':
+            pw_stdin = true;
+            break;
+        default:
+            return cli_usage("user", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage("user", "unexpected argument '%s'", argv[optind]);
+    if (!username || !email)
+        return cli_usage("user", "add needs --username and --email");
+    if (!pw_stdin)
+        return cli_usage("user", "add needs --password-stdin (passwords never go on the "
+                                 "command line)");
+    if (!valid_name(username))
+        return cli_usage("user", "--username: 1 to %d characters, no spaces or control "
+                                 "characters",
+                         NAME_MAX_LEN);
+    if (!valid_email(email))
+        return cli_usage("user", "--email: '%.80s' is not an email address", email);
+    if (!valid_text(given) || !valid_text(family))
+        return cli_usage("user", "--given-name/--family-name: at most %d characters, no "
+                                 "control characters",
+                         NAME_MAX_LEN);
+
+    char password[PASSWORD_MAX + 2];
+    r = read_password(password, sizeof password);
+    if (r < 0) {
+        OPENSSL_cleanse(password, sizeof password);
+        return cli_fail(r == -2 ? "password: longer than %d bytes"
+                                : "password: expected one non-empty line on stdin",
+                        PASSWORD_MAX);
+    }
+
+    struct cli cl;
+    if ((r = cli_open(&cl, &co, CLI_STORE)) != 0) {
+        OPENSSL_cleanse(password, sizeof password);
+        return r;
+    }
+    struct err e = {0};
+    _cleanup_free_ char *org_id = NULL;
+    _cleanup_free_ char *project_id = NULL;
+    _cleanup_free_ char *hash = NULL;
+    Koderid__V2__User *existing = NULL;
+    Koderid__V2__Org *o = NULL;
+    char id[21];
+    int status = CLI_EXIT_FAIL;
+
+    if (org) {
+        if (repo_org_get(cl.store, org, &o, &e) < 0) {
+            cli_fail("--org '%.60s': %s", org, e.code == -E_NOTFOUND ? "no such org" : e.msg);
+            goto out;
+        }
+        org_id = strdup(org);
+    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, &org_id, &project_id, &e) < 0) {
+        cli_fail("%s", e.msg);
+        goto out;
+    }
+    if (repo_user_by_login(cl.store, username, &existing, &e) == 0) {
+        cli_fail("username '%s' is already taken (user %s)", username, existing->id);
+        goto out;
+    }
+    hash = hash_password(password, cl.cfg.password_yescrypt_cost);
+    OPENSSL_cleanse(password, sizeof password);
+    if (!hash) {
+        cli_fail("password: hashing failed");
+        goto out;
+    }
+
+    id_new(id);
+    int64_t now = (int64_t)time(NULL);
+    char display[2 * NAME_MAX_LEN + 2];
+    if (*given || *family)
+        snprintf(display, sizeof display, "%s%s%s", given, *given && *family ? " " : "",
+                 family);
+    else
+        snprintf(display, sizeof display, "%s", username);
+    char *login_names[1] = {(char *)username};
+
+    Koderid__V2__User u = KODERID__V2__USER__INIT;
+    u.id = id;
+    u.org_id = org_id;
+    u.username = (char *)username;
+    u.login_name = (char *)username;
+    u.state = 1;
+    u.type = 1;
+    u.first_name = (char *)given;
+    u.last_name = (char *)family;
+    u.display_name = display;
+    u.email = (char *)email;
+    u.email_verified = verified;
+    u.password_hash = hash;
+    u.password_changed_at = now;
+    u.created_at = u.changed_at = now;
+    u.source = "v2";
+    u.n_login_names = 1;
+    u.login_names = login_names;
+    if (repo_user_put(cl.store, &u, &e) < 0) {
+        cli_fail("store: %s", e.msg);
+        goto out;
+    }
+    printf("%s\n", id);
+    status = CLI_EXIT_OK;
+out:
+    if (hash)
+        OPENSSL_cleanse(hash, strlen(hash));
+    if (existing)
+        koderid__v2__user__free_unpacked(existing, NULL);
+    if (o)
+        koderid__v2__org__free_unpacked(o, NULL);
+    OPENSSL_cleanse(password, sizeof password);
+    cli_close(&cl);
+    return status;
+}
+
+int cmd_user(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage("user", "missing subcommand (add)");
+    if (strcmp(argv[1], "add") == 0)
+        return user_add(argc - 1, argv + 1);
+    return cli_usage("user", "unknown subcommand '%.40s'", argv[1]);
+}

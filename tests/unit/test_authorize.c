@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The authorization endpoint and the login form, called through oidc_handle() with request
+ * structs over a temporary LMDB store: parameter validation, page vs redirect errors, the
+ * form flow (GET -> POST with CSRF -> AuthCode record), CSRF failure, wrong password, locked
+ * and machine users, throttling, sessions, the hash upgrade.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <crypt.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include "common/rand.h"
+#include "oidc/oidc.h"
+#include "oidc/params.h"
+#include "storage/repo.h"
+#include "storage/store.h"
+
+#define ISSUER "https://id.example.com"
+#define RP_CB "https://rp.example.com/cb"
+#define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+static char tmpdir[256];
+static struct store *store;
+static struct oidc_ctx *ctx;
+static char bcrypt_hash[128];
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void put_client(const char *id, int app_type, int auth_method, int state,
+                       char **uris, size_t nuris, bool refresh)
+{
+    Koderid__V2__Client c = KODERID__V2__CLIENT__INIT;
+    int32_t rt[] = {0}, gt[] = {0, 2};
+    struct err e = {0};
+    c.client_id = (char *)id;
+    c.name = "Test App";
+    c.project_id = "p1";
+    c.state = state;
+    c.redirect_uris = uris;
+    c.n_redirect_uris = nuris;
+    c.response_types = rt;
+    c.n_response_types = 1;
+    c.grant_types = gt;
+    c.n_grant_types = refresh ? 2 : 1;
+    c.app_type = app_type;
+    c.auth_method = auth_method;
+    if (repo_client_put(store, &c, &e) < 0)
+        fail_msg("client put: %s", e.msg);
+}
+
+static void put_user(const char *id, const char *username, int type, int state, const char *hash)
+{
+    Koderid__V2__User u = KODERID__V2__USER__INIT;
+    char domain_name[128];
+    char *names[2] = {(char *)username, domain_name};
+    struct err e = {0};
+    snprintf(domain_name, sizeof domain_name, "%s@example.com", username);
+    u.id = (char *)id;
+    u.org_id = "o1";
+    u.username = (char *)username;
+    u.login_name = domain_name;
+    u.login_names = names;
+    u.n_login_names = 2;
+    u.state = state;
+    u.type = type;
+    u.password_hash = (char *)hash;
+    u.v1_password_hash = (char *)hash;
+    if (repo_user_put(store, &u, &e) < 0)
+        fail_msg("user put: %s", e.msg);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(tmpdir, sizeof tmpdir, "%s/koder-authz-test-XXXXXX", base);
+    if (!mkdtemp(tmpdir))
+        return -1;
+    struct store_config cfg = {.backend = "lmdb", .data_dir = tmpdir,
+                               .lmdb_map_size = (size_t)64 << 20};
+    struct err e = {0};
+    if (store_open(&cfg, &store, &e) < 0) {
+        fprintf(stderr, "store_open: %s\n", e.msg);
+        return -1;
+    }
+    struct oidc_config oc = {.issuer = ISSUER, .yescrypt_cost = 1, .hash_workers = 2,
+                             .hash_queue_max = 16};
+    if (oidc_ctx_new(&oc, store, &ctx, &e) < 0) {
+        fprintf(stderr, "oidc_ctx_new: %s\n", e.msg);
+        return -1;
+    }
+
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    crypt_gensalt_rn("$2b$", 4, NULL, 0, setting, sizeof setting);
+    snprintf(bcrypt_hash, sizeof bcrypt_hash, "%s", crypt_rn("s3cret pw", setting, &cd, sizeof cd));
+    bcrypt_hash[2] = 'a'; /* as Go's bcrypt (v1) writes it */
+
+    char *web[] = {RP_CB, "https://rp.example.com/other?x=1"};
+    char *spa[] = {"https://spa.example.com/"};
+    char *nat[] = {"http://127.0.0.1/cb", "com.example.app:/oauth"};
+    put_client("web1@proj", 0, 0, 1, web, 2, true);
+    put_client("spa1", 1, 2, 1, spa, 1, false);
+    put_client("nat1", 2, 2, 1, nat, 2, false);
+    put_client("off1", 0, 0, 2, web, 2, false);
+    put_user("100", "alice", 1, 1, bcrypt_hash);
+    put_user("101", "bob", 1, 4, bcrypt_hash);  /* locked */
+    put_user("102", "carol", 1, 6, bcrypt_hash); /* initial */
+    put_user("103", "robot", 2, 1, bcrypt_hash); /* machine */
+    put_user("104", "dave", 1, 1, bcrypt_hash);
+    put_user("105", "erin", 1, 1, bcrypt_hash);
+    Koderid__V2__ProjectRole role = KODERID__V2__PROJECT_ROLE__INIT;
+    role.project_id = "p1";
+    role.key = "admin";
+    repo_put(store, "role/p1/admin", &role.base, 0, NULL, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    oidc_ctx_free(ctx);
+    store_close(store);
+    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* One call through the router. */
+static void call(struct oidc_response *resp, const char *method, const char *path,
+                 const char *query, const char *body, const char *cookie)
+{
+    struct oidc_kv headers[2];
+    size_t nh = 0;
+    if (body)
+        headers[nh++] = (struct oidc_kv){"content-type", "application/x-www-form-urlencoded"};
+    if (cookie)
+        headers[nh++] = (struct oidc_kv){"cookie", (char *)cookie};
+    struct oidc_request req = {.method = method, .path = path, .query = query,
+                               .query_len = query ? strlen(query) : 0, .body = body,
+                               .body_len = body ? strlen(body) : 0, .headers = headers,
+                               .nheaders = nh, .client_addr = "192.0.2.10"};
+    memset(resp, 0, sizeof *resp);
+    oidc_handle(ctx, &req, resp);
+}
+
+static const char *hdr(const struct oidc_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+static bool body_has(const struct oidc_response *r, const char *s)
+{
+    return r->body && memmem(r->body, r->body_len, s, strlen(s)) != NULL;
+}
+
+/* The parameters of a Location's query, parsed. */
+static void location_params(const struct oidc_response *r, const char *prefix,
+                            struct oidc_params *p)
+{
+    const char *loc = hdr(r, "location");
+    assert_non_null(loc);
+    if (strncmp(loc, prefix, strlen(prefix)) != 0)
+        fail_msg("location '%s' does not start with '%s'", loc, prefix);
+    const char *q = strchr(loc, '?');
+    assert_non_null(q);
+    struct err e = {0};
+    assert_int_equal(oidc_params_parse(q + 1, strlen(q + 1), p, &e), 0);
+}
+
+/* "name=value" of a Set-Cookie for @name (with prefix), into @out. */
+static bool cookie_from(const struct oidc_response *r, const char *name, char *out, size_t n)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (strcmp(r->headers[i].name, "set-cookie") != 0)
+            continue;
+        const char *v = r->headers[i].value;
+        if (strncmp(v, name, strlen(name)) == 0 && v[strlen(name)] == '=') {
+            size_t len = strcspn(v, ";");
+            assert_true(len < n);
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+static void hidden_value(const struct oidc_response *r, const char *name, char *out, size_t n)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "name=\"%s\" value=\"", name);
+    const char *p = memmem(r->body, r->body_len, needle, strlen(needle));
+    assert_non_null(p);
+    p += strlen(needle);
+    size_t len = strcspn(p, "\"");
+    assert_true(len < n);
+    memcpy(out, p, len);
+    out[len] = '\0';
+}
+
+static void assert_page_error(const char *query)
+{
+    struct oidc_response r;
+    call(&r, "GET", "/oauth/v2/authorize", query, NULL, NULL);
+    if (r.status != 400 || hdr(&r, "location"))
+        fail_msg("query '%s': status %d location %s", query, r.status,
+                 hdr(&r, "location") ? hdr(&r, "location") : "-");
+    assert_string_equal(hdr(&r, "content-type"), "text/html; charset=utf-8");
+    oidc_response_release(&r);
+}
+
+static void assert_redirect_error(const char *query, const char *error, const char *state)
+{
+    struct oidc_response r;
+    struct oidc_params p = {0};
+    call(&r, "GET", "/oauth/v2/authorize", query, NULL, NULL);
+    if (r.status != 302)
+        fail_msg("query '%s': status %d", query, r.status);
+    location_params(&r, RP_CB "?", &p);
+    const char *got = oidc_params_get(&p, "error");
+    if (!got || strcmp(got, error) != 0)
+        fail_msg("query '%s': error %s, want %s", query, got ? got : "-", error);
+    assert_string_equal(oidc_params_get(&p, "iss"), ISSUER);
+    if (state)
+        assert_string_equal(oidc_params_get(&p, "state"), state);
+    assert_null(oidc_params_get(&p, "code"));
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+}
+
+#define Q_BASE "client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb"
+
+static void test_page_errors(void **state)
+{
+    (void)state;
+    assert_page_error("response_type=code&scope=openid");
+    assert_page_error("client_id=nope&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type=code&scope=openid");
+    assert_page_error("client_id=off1&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type=code&scope=openid");
+    assert_page_error("client_id=web1%40proj&response_type=code&scope=openid");
+    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Fevil.com%2Fcb&response_type=code&scope=openid");
+    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%40evil.com%2Fcb&response_type=code&scope=openid");
+    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb%23x&response_type=code&scope=openid");
+    /* duplicate parameter: refused before anything is trusted */
+    assert_page_error(Q_BASE "&response_type=code&scope=openid&state=a&state=b");
+    assert_page_error(Q_BASE "&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type=code&scope=openid");
+    /* a public client's unregistered loopback port is fine only for native apps */
+    assert_page_error("client_id=spa1&redirect_uri=http%3A%2F%2F127.0.0.1%3A5555%2F&response_type=code&scope=openid");
+
+    struct oidc_response r;
+    call(&r, "PUT", "/oauth/v2/authorize", NULL, NULL, NULL);
+    assert_int_equal(r.status, 405);
+    oidc_response_release(&r);
+}
+
+static void test_redirect_errors(void **state)
+{
+    (void)state;
+    assert_redirect_error(Q_BASE "&response_type=token&scope=openid&state=s1",
+                          "unsupported_response_type", "s1");
+    assert_redirect_error(Q_BASE "&response_type=id_token&scope=openid&state=s1",
+                          "unsupported_response_type", "s1");
+    assert_redirect_error(Q_BASE "&scope=openid&state=s2", "invalid_request", "s2");
+    assert_redirect_error(Q_BASE "&response_type=code&scope=profile+email&state=s3",
+                          "invalid_scope", "s3");
+    assert_redirect_error(Q_BASE "&response_type=code&state=s3", "invalid_request", "s3");
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&code_challenge=" CHALLENGE
+                                 "&code_challenge_method=plain",
+                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&code_challenge=" CHALLENGE,
+                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&code_challenge=short"
+                                 "&code_challenge_method=S256",
+                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&code_challenge_method=S256",
+                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none&state=s4",
+                          "login_required", "s4");
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none+login",
+                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=bogus",
+                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&max_age=-1",
+                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&response_mode=fragment",
+                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request=eyJ",
+                          "invalid_request", NULL);
+
+    /* public client without PKCE: redirected error at its own redirect_uri */
+    struct oidc_response r;
+    struct oidc_params p = {0};
+    call(&r, "GET", "/oauth/v2/authorize",
+         "client_id=spa1&redirect_uri=https%3A%2F%2Fspa.example.com%2F&response_type=code"
+         "&scope=openid&state=z",
+         NULL, NULL);
+    assert_int_equal(r.status, 302);
+    location_params(&r, "https://spa.example.com/?", &p);
+    assert_string_equal(oidc_params_get(&p, "error"), "invalid_request");
+    assert_string_equal(oidc_params_get(&p, "state"), "z");
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* a registered URI with a query keeps it, the error parameters are appended */
+    call(&r, "GET", "/oauth/v2/authorize",
+         "client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%2Fother%3Fx%3D1"
+         "&response_type=code",
+         NULL, NULL);
+    assert_int_equal(r.status, 302);
+    assert_non_null(strstr(hdr(&r, "location"), "https://rp.example.com/other?x=1&error="));
+    oidc_response_release(&r);
+}
+
+/* Starts an authorization; returns the authRequestID from the login redirect. */
+static void start(const char *query, const char *cookie, char id[64])
+{
+    struct oidc_response r;
+    struct oidc_params p = {0};
+    call(&r, "GET", "/oauth/v2/authorize", query, NULL, cookie);
+    if (r.status != 302)
+        fail_msg("authorize '%s': status %d", query, r.status);
+    location_params(&r, "/ui/login/login?", &p);
+    const char *v = oidc_params_get(&p, "authRequestID");
+    assert_non_null(v);
+    snprintf(id, 64, "%s", v);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+}
+
+static Koderid__V2__AuthRequest *load_authreq(const char *id)
+{
+    char key[REPO_KEY_MAX];
+    ProtobufCMessage *m = NULL;
+    repo_key(key, "authreq/%s", id);
+    if (repo_get(store, key, &koderid__v2__auth_request__descriptor, &m, NULL, NULL) < 0)
+        return NULL;
+    return (Koderid__V2__AuthRequest *)m;
+}
+
+static void test_pending_request_stored(void **state)
+{
+    (void)state;
+    char id[64];
+    start(Q_BASE "&response_type=code&scope=openid+profile+bogus+offline_access+openid"
+                 "+urn%3Azitadel%3Aiam%3Aorg%3Aproject%3Arole%3Aadmin"
+                 "+urn%3Azitadel%3Aiam%3Aorg%3Aproject%3Arole%3Anope"
+                 "&state=st&nonce=n0&login_hint=alice&max_age=300&prompt=consent"
+                 "&code_challenge=" CHALLENGE "&code_challenge_method=S256",
+          NULL, id);
+    assert_int_equal(strlen(id), 43);
+    Koderid__V2__AuthRequest *ar = load_authreq(id);
+    assert_non_null(ar);
+    assert_string_equal(ar->client_id, "web1@proj");
+    assert_string_equal(ar->redirect_uri, RP_CB);
+    assert_string_equal(ar->scope,
+                        "openid profile offline_access urn:zitadel:iam:org:project:role:admin");
+    assert_string_equal(ar->state, "st");
+    assert_string_equal(ar->nonce, "n0");
+    assert_string_equal(ar->login_hint, "alice");
+    assert_int_equal(ar->max_age, 300);
+    assert_int_equal(ar->n_prompt, 1);
+    assert_string_equal(ar->prompt[0], "consent");
+    assert_string_equal(ar->code_challenge, CHALLENGE);
+    assert_string_equal(ar->code_challenge_method, "S256");
+    koderid__v2__auth_request__free_unpacked(ar, NULL);
+
+    /* offline_access is dropped for a client without the refresh_token grant */
+    start("client_id=nat1&redirect_uri=http%3A%2F%2F127.0.0.1%3A43123%2Fcb&response_type=code"
+          "&scope=openid+offline_access&code_challenge=" CHALLENGE "&code_challenge_method=S256",
+          NULL, id);
+    ar = load_authreq(id);
+    assert_non_null(ar);
+    assert_string_equal(ar->scope, "openid");
+    assert_string_equal(ar->redirect_uri, "http://127.0.0.1:43123/cb");
+    koderid__v2__auth_request__free_unpacked(ar, NULL);
+
+    /* POST to the authorization endpoint works the same */
+    struct oidc_response r;
+    call(&r, "POST", "/oauth/v2/authorize", NULL, Q_BASE "&response_type=code&scope=openid", NULL);
+    assert_int_equal(r.status, 302);
+    assert_non_null(strstr(hdr(&r, "location"), "/ui/login/login?authRequestID="));
+    oidc_response_release(&r);
+}
+
+struct form {
+    char id[64];
+    char csrf[64];
+    char csrf_cookie[128];
+};
+
+/* GET of the login page: checks the headers and returns the form's values. */
+static void get_form(const char *id, const char *cookie, struct form *f, const char *prefill)
+{
+    struct oidc_response r;
+    char q[128];
+    snprintf(q, sizeof q, "authRequestID=%s", id);
+    call(&r, "GET", "/ui/login/login", q, NULL, cookie);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(hdr(&r, "content-type"), "text/html; charset=utf-8");
+    const char *csp = hdr(&r, "content-security-policy");
+    assert_non_null(csp);
+    assert_non_null(strstr(csp, "default-src 'none'"));
+    assert_non_null(strstr(csp, "frame-ancestors 'none'"));
+    assert_non_null(strstr(csp, "style-src 'sha256-"));
+    assert_non_null(strstr(csp, "form-action 'self' https://rp.example.com;"));
+    assert_string_equal(hdr(&r, "x-content-type-options"), "nosniff");
+    assert_string_equal(hdr(&r, "x-frame-options"), "DENY");
+    assert_string_equal(hdr(&r, "referrer-policy"), "no-referrer");
+    assert_string_equal(hdr(&r, "cache-control"), "no-store");
+    assert_true(body_has(&r, "<form method=\"post\" action=\"/ui/login/login\">"));
+    assert_true(body_has(&r, "Test App"));
+    if (prefill) {
+        char want[128];
+        snprintf(want, sizeof want, "value=\"%s\"", prefill);
+        assert_true(body_has(&r, want));
+    }
+    snprintf(f->id, sizeof f->id, "%s", id);
+    hidden_value(&r, "csrf", f->csrf, sizeof f->csrf);
+    assert_int_equal(strlen(f->csrf), 43);
+    if (cookie) {
+        if (cookie != f->csrf_cookie)
+            snprintf(f->csrf_cookie, sizeof f->csrf_cookie, "%s", cookie);
+    } else {
+        assert_true(cookie_from(&r, "__Host-koder_csrf", f->csrf_cookie, sizeof f->csrf_cookie));
+        const char *sc = hdr(&r, "set-cookie");
+        assert_non_null(strstr(sc, "; Path=/; HttpOnly; SameSite=Lax; Secure"));
+    }
+    oidc_response_release(&r);
+}
+
+static void post_form(struct oidc_response *r, const struct form *f, const char *login,
+                      const char *password, const char *cookie)
+{
+    char body[512];
+    snprintf(body, sizeof body, "authRequestID=%s&csrf=%s&loginName=%s&password=%s", f->id,
+             f->csrf, login, password);
+    call(r, "POST", "/ui/login/login", NULL, body, cookie ? cookie : f->csrf_cookie);
+}
+
+static Koderid__V2__AuthCode *load_code(const char *code)
+{
+    char hex[65], key[REPO_KEY_MAX];
+    ProtobufCMessage *m = NULL;
+    sha256_hex(code, strlen(code), hex);
+    repo_key(key, "code/%s", hex);
+    if (repo_get(store, key, &koderid__v2__auth_code__descriptor, &m, NULL, NULL) < 0)
+        return NULL;
+    return (Koderid__V2__AuthCode *)m;
+}
+
+static Koderid__V2__User *load_user(const char *id)
+{
+    Koderid__V2__User *u = NULL;
+    assert_int_equal(repo_user_get(store, id, &u, NULL), 0);
+    return u;
+}
+
+static void test_login_flow(void **state)
+{
+    (void)state;
+    char id[64], session_cookie[128];
+    struct form f;
+    struct oidc_response r;
+    struct oidc_params p = {0};
+
+    start(Q_BASE "&response_type=code&scope=openid+email&state=xyz&nonce=abc&login_hint=alice"
+                 "&code_challenge=" CHALLENGE "&code_challenge_method=S256",
+          NULL, id);
+    get_form(id, NULL, &f, "alice");
+    int64_t before = store_now_ms() / 1000;
+    post_form(&r, &f, "alice%40example.com", "s3cret+pw", NULL);
+    if (r.status != 303)
+        fail_msg("login POST status %d: %.*s", r.status, (int)r.body_len, r.body ? r.body : "");
+    location_params(&r, RP_CB "?code=", &p);
+    assert_string_equal(oidc_params_get(&p, "state"), "xyz");
+    assert_string_equal(oidc_params_get(&p, "iss"), ISSUER);
+    assert_non_null(strstr(hdr(&r, "location"), "&iss=https%3A%2F%2Fid.example.com"));
+    assert_true(cookie_from(&r, "__Host-koder_session", session_cookie, sizeof session_cookie));
+    for (size_t i = 0; i < r.nheaders; i++)
+        if (strcmp(r.headers[i].name, "set-cookie") == 0 &&
+            strncmp(r.headers[i].value, "__Host-koder_session=", 21) == 0)
+            assert_non_null(strstr(r.headers[i].value, "; Path=/; HttpOnly; SameSite=Lax; Secure"));
+
+    Koderid__V2__AuthCode *c = load_code(oidc_params_get(&p, "code"));
+    assert_non_null(c);
+    assert_string_equal(c->client_id, "web1@proj");
+    assert_string_equal(c->user_id, "100");
+    assert_string_equal(c->redirect_uri, RP_CB);
+    assert_string_equal(c->scope, "openid email");
+    assert_string_equal(c->nonce, "abc");
+    assert_string_equal(c->code_challenge, CHALLENGE);
+    assert_string_equal(c->code_challenge_method, "S256");
+    assert_true(c->auth_time >= before && c->auth_time <= before + 5);
+    assert_int_equal(c->n_amr, 1);
+    assert_string_equal(c->amr[0], "pwd");
+    assert_int_equal(strlen(c->session_id), 18);
+    assert_false(c->used);
+    char sid[32];
+    snprintf(sid, sizeof sid, "%s", c->session_id);
+    int64_t auth_time = c->auth_time;
+    koderid__v2__auth_code__free_unpacked(c, NULL);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* the request was consumed: posting it again fails */
+    post_form(&r, &f, "alice", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 400);
+    assert_null(hdr(&r, "location"));
+    oidc_response_release(&r);
+    assert_null(load_authreq(id));
+
+    /* the bcrypt hash was upgraded to yescrypt; v1's hash is kept beside it */
+    Koderid__V2__User *u = load_user("100");
+    assert_memory_equal(u->password_hash, "$y$", 3);
+    assert_string_equal(u->v1_password_hash, bcrypt_hash);
+    koderid__v2__user__free_unpacked(u, NULL);
+
+    /* the session answers the next authorization at once, with the same auth_time */
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&state=2",
+         NULL, session_cookie);
+    assert_int_equal(r.status, 302);
+    location_params(&r, RP_CB "?code=", &p);
+    c = load_code(oidc_params_get(&p, "code"));
+    assert_non_null(c);
+    assert_string_equal(c->user_id, "100");
+    assert_string_equal(c->session_id, sid);
+    assert_int_equal(c->auth_time, auth_time);
+    assert_string_equal(c->code_challenge, "");
+    koderid__v2__auth_code__free_unpacked(c, NULL);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* prompt=none with a session: a code; prompt=login and max_age=0: the login page */
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, session_cookie);
+    assert_int_equal(r.status, 302);
+    assert_non_null(strstr(hdr(&r, "location"), RP_CB "?code="));
+    oidc_response_release(&r);
+    start(Q_BASE "&response_type=code&scope=openid&prompt=login", session_cookie, id);
+    start(Q_BASE "&response_type=code&scope=openid&max_age=0", session_cookie, id);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none&max_age=0",
+                          "login_required", NULL);
+
+    /* the upgraded hash still signs in (and the new session replaces the old one) */
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "ALICE", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    oidc_response_release(&r);
+}
+
+static void test_csrf_failures(void **state)
+{
+    (void)state;
+    char id[64];
+    struct form f, other;
+    struct oidc_response r;
+
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+
+    /* wrong token */
+    struct form bad = f;
+    bad.csrf[0] = bad.csrf[0] == 'A' ? 'B' : 'A';
+    post_form(&r, &bad, "alice", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 403);
+    assert_null(hdr(&r, "location"));
+    assert_true(body_has(&r, "Your sign-in form expired"));
+    oidc_response_release(&r);
+
+    /* right token, no cookie (a cross-site post, or another browser) */
+    get_form(id, f.csrf_cookie, &f, NULL);
+    call(&r, "POST", "/ui/login/login", NULL, "x=1", NULL);
+    oidc_response_release(&r);
+    char body[512];
+    snprintf(body, sizeof body, "authRequestID=%s&csrf=%s&loginName=alice&password=s3cret+pw",
+             f.id, f.csrf);
+    call(&r, "POST", "/ui/login/login", NULL, body, NULL);
+    assert_int_equal(r.status, 403);
+    assert_null(hdr(&r, "location"));
+    oidc_response_release(&r);
+
+    /* right token, another browser's cookie */
+    get_form(id, f.csrf_cookie, &f, NULL);
+    char id2[64];
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id2);
+    get_form(id2, NULL, &other, NULL);
+    post_form(&r, &f, "alice", "s3cret+pw", other.csrf_cookie);
+    assert_int_equal(r.status, 403);
+    oidc_response_release(&r);
+
+    /* a token from an earlier rendering is dead once the form was rendered again */
+    get_form(id, f.csrf_cookie, &f, NULL);
+    struct form stale = f;
+    get_form(id, f.csrf_cookie, &f, NULL);
+    post_form(&r, &stale, "alice", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 403);
+
+    /* a failed post renders the form again with a new token, which works */
+    assert_true(body_has(&r, "name=\"csrf\""));
+    char fresh[64];
+    hidden_value(&r, "csrf", fresh, sizeof fresh);
+    assert_string_not_equal(fresh, f.csrf);
+    snprintf(f.csrf, sizeof f.csrf, "%s", fresh);
+    oidc_response_release(&r);
+    post_form(&r, &f, "alice", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    oidc_response_release(&r);
+
+    /* unknown or malformed auth request ids get the expired page */
+    call(&r, "GET", "/ui/login/login", "authRequestID=nope", NULL, NULL);
+    assert_int_equal(r.status, 400);
+    assert_true(body_has(&r, "expired"));
+    oidc_response_release(&r);
+    call(&r, "GET", "/ui/login/login", "authRequestID=..%2F..%2Fuser%2F100", NULL, NULL);
+    assert_int_equal(r.status, 400);
+    oidc_response_release(&r);
+}
+
+static void assert_wrong(const char *login, const char *password, const char *user_id)
+{
+    char id[64];
+    struct form f;
+    struct oidc_response r;
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, login, password, NULL);
+    if (r.status != 401)
+        fail_msg("login '%s': status %d", login, r.status);
+    assert_null(hdr(&r, "location"));
+    assert_true(body_has(&r, "Wrong login name or password."));
+    assert_false(cookie_from(&r, "__Host-koder_session", (char[128]){0}, 128));
+    /* the form is there again, with a new token, and the login name kept */
+    assert_true(body_has(&r, "name=\"csrf\""));
+    oidc_response_release(&r);
+    (void)user_id;
+}
+
+static void test_wrong_password_and_users(void **state)
+{
+    (void)state;
+    assert_wrong("dave", "wrong", "104");
+    assert_wrong("nobody", "s3cret+pw", NULL);
+    assert_wrong("robot", "s3cret+pw", "103"); /* machine users never use the form */
+    assert_wrong("bob", "wrong", "101");        /* locked, wrong password: nothing revealed */
+
+    /* locked and initial users with the right password: refused, and told why */
+    const char *who[] = {"bob", "carol"};
+    for (size_t i = 0; i < 2; i++) {
+        char id[64];
+        struct form f;
+        struct oidc_response r;
+        start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+        get_form(id, NULL, &f, NULL);
+        post_form(&r, &f, who[i], "s3cret+pw", NULL);
+        assert_int_equal(r.status, 403);
+        assert_null(hdr(&r, "location"));
+        assert_true(body_has(&r, i == 0 ? "locked" : "not active"));
+        oidc_response_release(&r);
+        Koderid__V2__AuthRequest *ar = load_authreq(id);
+        assert_non_null(ar); /* nothing was consumed */
+        koderid__v2__auth_request__free_unpacked(ar, NULL);
+    }
+    /* their hashes were not upgraded */
+    Koderid__V2__User *u = load_user("101");
+    assert_string_equal(u->password_hash, bcrypt_hash);
+    koderid__v2__user__free_unpacked(u, NULL);
+}
+
+static void test_throttle(void **state)
+{
+    (void)state;
+    char id[64];
+    struct form f;
+    struct oidc_response r;
+
+    for (int i = 0; i < 5; i++)
+        assert_wrong("erin", "wrong", "105");
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "erin", "s3cret+pw", NULL); /* even the right password waits */
+    assert_int_equal(r.status, 429);
+    assert_non_null(hdr(&r, "retry-after"));
+    assert_true(atoi(hdr(&r, "retry-after")) >= 1);
+    assert_true(body_has(&r, "Too many failed attempts"));
+    assert_null(hdr(&r, "location"));
+    oidc_response_release(&r);
+    /* another account from the same address is not affected yet */
+    get_form(id, f.csrf_cookie, &f, NULL);
+    post_form(&r, &f, "dave", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    oidc_response_release(&r);
+}
+
+static void test_native_and_routes(void **state)
+{
+    (void)state;
+    char id[64];
+    struct form f;
+    struct oidc_response r;
+    struct oidc_params p = {0};
+
+    start("client_id=nat1&redirect_uri=http%3A%2F%2F127.0.0.1%3A43123%2Fcb&response_type=code"
+          "&scope=openid&code_challenge=" CHALLENGE "&code_challenge_method=S256&state=n",
+          NULL, id);
+    struct oidc_response g;
+    char q[128];
+    snprintf(q, sizeof q, "authRequestID=%s", id);
+    call(&g, "GET", "/ui/login", q, NULL, NULL);
+    assert_int_equal(g.status, 200);
+    assert_non_null(strstr(hdr(&g, "content-security-policy"),
+                           "form-action 'self' http://127.0.0.1:43123;"));
+    hidden_value(&g, "csrf", f.csrf, sizeof f.csrf);
+    assert_true(cookie_from(&g, "__Host-koder_csrf", f.csrf_cookie, sizeof f.csrf_cookie));
+    snprintf(f.id, sizeof f.id, "%s", id);
+    oidc_response_release(&g);
+    post_form(&r, &f, "dave", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    location_params(&r, "http://127.0.0.1:43123/cb?code=", &p);
+    assert_string_equal(oidc_params_get(&p, "state"), "n");
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_page_errors),
+        cmocka_unit_test(test_redirect_errors),
+        cmocka_unit_test(test_pending_request_stored),
+        cmocka_unit_test(test_login_flow),
+        cmocka_unit_test(test_csrf_failures),
+        cmocka_unit_test(test_wrong_password_and_users),
+        cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_native_and_routes),
+    };
+    cmocka_set_message_output(CM_OUTPUT_TAP);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
