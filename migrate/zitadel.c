@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1978,12 +1979,18 @@ static int reconcile_logins(struct zctx *c, struct err *e)
 
 static int apply(struct zctx *c, struct err *e)
 {
+    /* Test hook: die like kill -9 after N record writes, to prove a re-run completes. */
+    const char *crash = getenv("KODER_TEST_IMPORT_KILL_AFTER");
+    long kill_after = crash ? strtol(crash, NULL, 10) : 0, written = 0;
     int r = put_index(c, META_INSTANCE_KEY, c->instance, e);
     for (int k = 0; k < ZK__N && r == 0; k++)
         for (size_t i = 0; i < c->n && r == 0; i++)
             if (c->recs[i].kind == (enum zkind)k && c->recs[i].act != ZA_DELETE &&
-                c->recs[i].act != ZA_CONFLICT)
+                c->recs[i].act != ZA_CONFLICT) {
                 r = write_one(c, &c->recs[i], e);
+                if (kill_after > 0 && c->recs[i].act != ZA_UNCHANGED && ++written >= kill_after)
+                    raise(SIGKILL);
+            }
     for (int k = ZK__N - 1; k >= 0 && r == 0; k--)
         for (size_t i = 0; i < c->n && r == 0; i++)
             if (c->recs[i].kind == (enum zkind)k && c->recs[i].act == ZA_DELETE)
