@@ -301,7 +301,7 @@ static void login_post(struct oidc_ctx *ctx, const struct oidc_request *req,
     Koderid__V2__User *user = NULL;
     Koderid__V2__Session *sess = NULL;
     char login_name[LOGIN_NAME_MAX + 1], lower[LOGIN_NAME_MAX + 1];
-    char acct_key[LOGIN_NAME_MAX + 8], addr_key[128];
+    char acct_key[LOGIN_NAME_MAX + 16], addr_key[128];
     bool active = false;
     _cleanup_free_ char *app = NULL;
 
@@ -340,9 +340,20 @@ static void login_post(struct oidc_ctx *ctx, const struct oidc_request *req,
         goto out;
     }
 
-    /* Throttles first: a refused attempt costs no hashing. */
+    /* The account is throttled by user id, so its several login names (username,
+     * username@domain, any case) share one budget; unknown names by the name itself. The
+     * throttles come before the hash: a refused attempt costs no hashing. */
+    int r = repo_user_by_login(ctx->store, login_name, &user, &e);
+    if (r < 0 && r != -E_NOTFOUND) {
+        rerender(ctx, req, resp, 503, &p, app, login_name,
+                 "Sign-in is temporarily unavailable. Please try again in a moment.");
+        goto out;
+    }
     repo_lower(login_name, lower, sizeof lower);
-    snprintf(acct_key, sizeof acct_key, "acct:%s", lower);
+    if (user)
+        snprintf(acct_key, sizeof acct_key, "acct:id:%.100s", user->id);
+    else
+        snprintf(acct_key, sizeof acct_key, "acct:name:%s", lower);
     snprintf(addr_key, sizeof addr_key, "addr:%.100s", req->client_addr ? req->client_addr : "-");
     int64_t now = oidc_throttle_now_ms(), wait_a = 0, wait_b = 0;
     bool ok_a = oidc_throttle_check(ctx->login_throttle, acct_key, now, &wait_a);
@@ -358,12 +369,6 @@ static void login_post(struct oidc_ctx *ctx, const struct oidc_request *req,
         goto out;
     }
 
-    int r = repo_user_by_login(ctx->store, login_name, &user, &e);
-    if (r < 0 && r != -E_NOTFOUND) {
-        rerender(ctx, req, resp, 503, &p, app, login_name,
-                 "Sign-in is temporarily unavailable. Please try again in a moment.");
-        goto out;
-    }
     bool real = user && user->type == 1 && user->password_hash && *user->password_hash;
     bool match = false;
     r = oidc_password_verify_queued(ctx->hashq, real ? user->password_hash : ctx->dummy_hash,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "oidc/clientauth.h"
 #include "oidc/authorize.h"
 #include "oidc/hashq.h"
 #include "oidc/keys.h"
@@ -16,6 +17,8 @@
 #include "oidc/password.h"
 #include "oidc/throttle.h"
 #include "oidc/respond.h"
+#include "oidc/token.h"
+#include "oidc/userinfo.h"
 #include "storage/repo.h"
 
 typedef void (*oidc_endpoint_cb)(struct oidc_ctx *ctx, const struct oidc_request *req,
@@ -28,6 +31,8 @@ struct oidc_route {
 
 /* Endpoints register here (one row each). */
 static const struct oidc_route routes[] = {
+    {"/oauth/v2/token", oidc_token_endpoint},
+    {"/oidc/v1/userinfo", oidc_userinfo_endpoint},
     {"/oauth/v2/authorize", oidc_authorize_endpoint},
     {"/ui/login/login", oidc_login_endpoint},
     {"/ui/login", oidc_login_endpoint},
@@ -69,7 +74,8 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
         (r = oidc_throttle_new(&client, &ctx->client_throttle, e)) < 0 ||
         (r = oidc_hashq_new((unsigned)(cfg->hash_workers > 0 ? cfg->hash_workers : 2),
                             (unsigned)(cfg->hash_queue_max > 0 ? cfg->hash_queue_max : 64),
-                            &ctx->hashq, e)) < 0) {
+                            &ctx->hashq, e)) < 0 ||
+        (r = oidc_secret_cache_new(0, &ctx->secret_cache, e)) < 0) {
         oidc_ctx_free(ctx);
         return r;
     }
@@ -114,6 +120,7 @@ void oidc_ctx_free(struct oidc_ctx *ctx)
         return;
     oidc_keys_free(ctx->keys);
     oidc_hashq_free(ctx->hashq);
+    oidc_secret_cache_free(ctx->secret_cache);
     oidc_throttle_free(ctx->login_throttle);
     oidc_throttle_free(ctx->login_addr_throttle);
     oidc_throttle_free(ctx->client_throttle);

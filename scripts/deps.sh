@@ -11,7 +11,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libh2o-evloop-dev libssl-dev libjan
   libjwt-dev libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev liblmdb-dev libpq-dev
   libcrypt-dev libcmocka-dev openssl ca-certificates)
 test_pkgs=(postgresql curl wrk python3-grpcio python3-protobuf protobuf-compiler clang
-  libclang-rt-14-dev chromium lmdb-utils jq xxd)
+  libclang-rt-14-dev chromium lmdb-utils jq xxd strace)
 deb_pkgs=(debhelper dpkg-dev fakeroot lintian man-db systemd adduser)
 
 want=("${build_pkgs[@]}")
@@ -33,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if [ "${1:-}" = test ]; then

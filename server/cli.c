@@ -15,6 +15,8 @@
 #include "common/log.h"
 #include "common/rand.h"
 #include "oidc/oidc.h"
+#include "server/metrics.h"
+#include "server/privdrop.h"
 #include "storage/repo.h"
 
 extern char **environ;
@@ -120,11 +122,25 @@ int cli_open(struct cli *c, const struct cli_opts *o, unsigned flags)
             .kdb_timeout_ms = c->cfg.kdbnext_timeout_ms,
             .kdb_plaintext = c->cfg.kdbnext_plaintext,
         };
+        /* As root, become the owner of the store first, so nothing in it ends up root's
+         * (server/privdrop.h). Files a command needs as root are opened before cli_open(). */
+        if (strcmp(c->cfg.storage, "lmdb") == 0 &&
+            privdrop_to_data_owner(c->cfg.data_dir, NULL, NULL, &e) < 0) {
+            cli_close(c);
+            return cli_fail("%s", e.msg);
+        }
         r = store_open(&sc, &c->store, &e);
         if (r < 0) {
             cli_close(c);
             return cli_fail("store: %s", e.msg);
         }
+        /* Every store call is timed into /metrics (server/metrics.h). */
+        struct store *timed = NULL;
+        if (metrics_store_wrap(c->store, &timed, &e) < 0) {
+            cli_close(c);
+            return cli_fail("store: %s", e.msg);
+        }
+        c->store = timed;
     }
     if (flags & CLI_OIDC) {
         struct oidc_config oc = {

@@ -17,6 +17,7 @@
 #include "server/cli.h"
 #include "server/commands.h"
 #include "server/httpd.h"
+#include "server/ops.h"
 
 #define KEYS_RELOAD_S 30
 #define GRACE_MS 10000
@@ -88,6 +89,10 @@ int cmd_serve(int argc, char **argv)
     struct cli cl;
     if ((r = cli_open(&cl, &co, CLI_STORE | CLI_OIDC | CLI_CREATE_MASTER)) != 0)
         return r;
+    if ((r = ops_serve_begin(&cl)) != 0) {
+        cli_close(&cl);
+        return r;
+    }
 
     struct err e = {0};
     struct httpd *h = NULL;
@@ -109,7 +114,8 @@ int cmd_serve(int argc, char **argv)
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_info("serve: SIGHUP ignored (restart to change the configuration)");
+            log_info("serve: SIGHUP received, reloading");
+            ops_reload(&cl, &co);
             continue;
         }
         break;

@@ -63,6 +63,8 @@ static const struct config_key keys[] = {
     {"master_key_file", CT_PATH, OFF(master_key_file), 0, 0, "/etc/koder-id-v2/master.key", {0},
      "file of 32 random bytes encrypting the signing keys"},
     {"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", {0}, "error|warn|info|debug"},
+    {"log_file", CT_PATH, OFF(log_file), 0, 0, NULL, {0},
+     "file serve appends its log to instead of stderr; reopened on SIGHUP"},
     {"workers", CT_INT, OFF(workers), 0, 256, "0", {0},
      "event-loop threads (one listening socket each); 0 = one per core"},
     {"pool_threads", CT_INT, OFF(pool_threads), 1, 1024, "64", {0},

@@ -43,6 +43,7 @@ struct config {
     uint64_t lmdb_map_size; /* bytes */
     char *master_key_file;
     int log_level;         /* enum log_level */
+    char *log_file;        /* serve appends its log here instead of stderr; NULL = stderr */
     int workers;           /* event-loop threads; 0 = one per core */
     int pool_threads;      /* blocking request workers */
     char *trusted_proxies; /* as written; parsed into proxies[] */

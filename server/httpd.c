@@ -38,6 +38,7 @@
 #include "oidc/discovery.h"
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
+#include "server/ops.h"
 
 #define REQ_HEADERS_MAX 64
 #define REQ_HEADER_NAME_MAX 128
@@ -45,7 +46,7 @@
 #define REQ_HEADERS_TOTAL_MAX 32768
 #define QUEUE_PER_THREAD 64
 
-enum task_kind { TASK_OIDC, TASK_READYZ };
+enum task_kind { TASK_OIDC, TASK_READYZ, TASK_METRICS };
 
 struct loop;
 
@@ -266,6 +267,10 @@ static const char *reason_of(int status)
 static void access_log(h2o_req_t *req, int status, const struct timespec *start,
                        const char *client, const char *note)
 {
+    /* Every answered request passes here once: count it (server/ops.h). */
+    ops_observe(req->method.base, req->method.len, req->path_normalized.base,
+                req->path_normalized.len, req->entity.base, req->entity.base ? req->entity.len : 0,
+                status, ms_since(start) / 1e3);
     if (!log_enabled(LOG_LVL_INFO))
         return;
     size_t plen = req->path_normalized.len > 200 ? 200 : req->path_normalized.len;
@@ -579,6 +584,8 @@ static void *worker_main(void *arg)
                 oidc_response_note(&t->resp, "store: %s", e.msg);
             }
             oidc_response_header(&t->resp, "cache-control", "no-store");
+        } else if (t->kind == TASK_METRICS) {
+            ops_metrics_respond(&t->oreq, &t->resp);
         } else {
             oidc_handle(h->oidc, &t->oreq, &t->resp);
         }
@@ -648,6 +655,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         send_json(h, req, 200, "{\"status\":\"ok\"}", &start, client);
     } else if (PATH_IS("/readyz")) {
         dispatch(l, req, TASK_READYZ, &start, client);
+    } else if (PATH_IS(OPS_PATH_METRICS)) {
+        dispatch(l, req, TASK_METRICS, &start, client);
     } else if (PATH_IS(OIDC_PATH_DISCOVERY)) {
         if (get)
             send_cached(h, req, &h->discovery, &start, client);

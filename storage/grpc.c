@@ -50,6 +50,7 @@
 #define STREAM_WINDOW (4 * 1024 * 1024)
 #define CONN_WINDOW (16 * 1024 * 1024)
 #define MAX_STREAMS_CAP 1000
+#define PING_TIMEOUT_MS 1000
 
 enum conn_state { ST_IDLE, ST_CONNECTING, ST_HANDSHAKE, ST_READY, ST_BACKOFF };
 
@@ -116,6 +117,7 @@ struct grpc_channel {
     char last_error[200];
     bool want_connect;
     bool goaway;
+    int64_t ping_deadline; /* a liveness PING is out: its ACK must arrive by then (0 = none) */
     struct call *pending_head, *pending_tail;
     struct stream *streams; /* open streams */
     size_t n_streams;
@@ -355,6 +357,7 @@ static void conn_close(struct grpc_channel *ch, const char *why)
     }
     ch->out_len = ch->out_off = 0;
     ch->goaway = false;
+    ch->ping_deadline = 0;
     if (why != ch->last_error)
         snprintf(ch->last_error, sizeof ch->last_error, "%s", why);
 }
@@ -394,8 +397,12 @@ static void try_next_address(struct grpc_channel *ch, int64_t now)
             snprintf(ch->last_error, sizeof ch->last_error, "socket: %s", strerror(errno));
             continue;
         }
-        int one = 1;
+        int one = 1, idle = 30, intvl = 10, cnt = 3;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
             snprintf(ch->last_error, sizeof ch->last_error, "connect: %s", strerror(errno));
             close(fd);
@@ -901,7 +908,9 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t erro
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *ud)
 {
     struct grpc_channel *ch = ud;
-    if (frame->hd.type == NGHTTP2_GOAWAY) {
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        ch->ping_deadline = 0;
+    } else if (frame->hd.type == NGHTTP2_GOAWAY) {
         ch->goaway = true;
         snprintf(ch->last_error, sizeof ch->last_error, "server sent GOAWAY (%s)",
                  nghttp2_http2_strerror(frame->goaway.error_code));
@@ -941,8 +950,14 @@ static void expire_calls(struct grpc_channel *ch, int64_t now)
         struct call *c = s->call;
         if (c && c->deadline_ms <= now) {
             s->call = NULL;
-            if (ch->h2)
+            if (ch->h2) {
                 nghttp2_submit_rst_stream(ch->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+                /* Slow server or dead connection? A PING tells: no ACK in time, and the
+                 * connection is dropped rather than left to swallow every later call. */
+                if (!ch->ping_deadline &&
+                    nghttp2_submit_ping(ch->h2, NGHTTP2_FLAG_NONE, NULL) == 0)
+                    ch->ping_deadline = now + PING_TIMEOUT_MS;
+            }
             call_fail(ch, c, -E_DEADLINE, !s->headers_sent, "kdb-next did not answer in time");
         }
     }
@@ -960,6 +975,8 @@ static int64_t next_wakeup(struct grpc_channel *ch)
     if ((ch->state == ST_CONNECTING || ch->state == ST_HANDSHAKE || ch->state == ST_BACKOFF) &&
         ch->state_deadline < t)
         t = ch->state_deadline;
+    if (ch->state == ST_READY && ch->ping_deadline && ch->ping_deadline < t)
+        t = ch->ping_deadline;
     return t;
 }
 
@@ -1012,6 +1029,10 @@ static void *io_thread(void *arg)
         if (ch->state == ST_IDLE && (ch->pending_head || ch->want_connect))
             connect_start(ch, now);
 
+        if (ch->state == ST_READY && ch->ping_deadline && now >= ch->ping_deadline) {
+            conn_lost(ch, "no answer to a PING: connection presumed dead");
+            continue;
+        }
         if (ch->state == ST_READY) {
             submit_pending(ch, now);
             if (conn_flush(ch) < 0) {

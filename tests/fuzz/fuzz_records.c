@@ -70,9 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size - 1 > STORE_VALUE_MAX)
         return 0;
     const ProtobufCMessageDescriptor *desc = fuzz_descriptors[data[0] % fuzz_ndescriptors];
-    struct fuzz_store fs = {.base = {.ops = &fuzz_store_ops, .tenant = 1},
-                            .data = data + 1,
-                            .len = size - 1};
+    struct fuzz_store fs = {
+        .base = {.ops = &fuzz_store_ops, .tenant = 1}, .data = data + 1, .len = size - 1};
     struct err e = {0};
 
     ProtobufCMessage *m = NULL;

@@ -692,11 +692,13 @@ static void test_throttle(void **state)
     struct form f;
     struct oidc_response r;
 
+    /* one budget per account, whichever of its login names is typed */
+    const char *names[] = {"erin", "erin%40example.com", "ERIN", "Erin%40Example.com", "erin"};
     for (int i = 0; i < 5; i++)
-        assert_wrong("erin", "wrong", "105");
+        assert_wrong(names[i], "wrong", "105");
     start(Q_BASE "&response_type=code&scope=openid", NULL, id);
     get_form(id, NULL, &f, NULL);
-    post_form(&r, &f, "erin", "s3cret+pw", NULL); /* even the right password waits */
+    post_form(&r, &f, "erin%40example.com", "s3cret+pw", NULL); /* even the right password waits */
     assert_int_equal(r.status, 429);
     assert_non_null(hdr(&r, "retry-after"));
     assert_true(atoi(hdr(&r, "retry-after")) >= 1);
@@ -740,6 +742,51 @@ static void test_native_and_routes(void **state)
     oidc_response_release(&r);
 }
 
+static void test_session_user_deactivated(void **state)
+{
+    (void)state;
+    char id[64], cookie[128];
+    struct form f;
+    struct oidc_response r;
+
+    put_user("106", "frank", 1, 1, bcrypt_hash);
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "frank", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    assert_true(cookie_from(&r, "__Host-koder_session", cookie, sizeof cookie));
+    oidc_response_release(&r);
+
+    /* the session works ... */
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, cookie);
+    assert_non_null(strstr(hdr(&r, "location"), RP_CB "?code="));
+    oidc_response_release(&r);
+
+    /* ... until the user is locked: then it is no longer a sign-in */
+    Koderid__V2__User *u = load_user("106");
+    u->state = 4;
+    assert_int_equal(repo_user_put(store, u, NULL), 0);
+    koderid__v2__user__free_unpacked(u, NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none&state=q",
+                          "login_required", "q");
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, cookie);
+    assert_non_null(strstr(hdr(&r, "location"), "error=login_required"));
+    oidc_response_release(&r);
+
+    /* a forged or unknown cookie is no session */
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, "__Host-koder_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_non_null(strstr(hdr(&r, "location"), "error=login_required"));
+    oidc_response_release(&r);
+    /* nor is the cookie without its __Host- prefix on an https issuer */
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, cookie + strlen("__Host-"));
+    assert_non_null(strstr(hdr(&r, "location"), "error=login_required"));
+    oidc_response_release(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -751,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_wrong_password_and_users),
         cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_native_and_routes),
+        cmocka_unit_test(test_session_user_deactivated),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, setup, teardown);
