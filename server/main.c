@@ -66,9 +66,24 @@ static const struct command commands[] = {
      "\n" COMMON_OPTS},
     {"import-zitadel", cmd_import_zitadel, "import v1's (Zitadel's) PostgreSQL database",
      "usage: " CLI_PROG " import-zitadel [--config FILE] [--dry-run] ...\n"},
-    {"export", cmd_export, "dump the whole store", "usage: " CLI_PROG " export ...\n"},
+    {"export", cmd_export, "dump the whole store",
+     "usage: " CLI_PROG " export [--config FILE] [--set KEY=VALUE ...] FILE\n"
+     "\n"
+     "Writes a consistent dump of the store (the configured tenant) to FILE, or to stdout\n"
+     "for -. FILE is created 0600 and never overwritten; it gets its name only once it is\n"
+     "complete and synced. On lmdb the dump is one read transaction, taken while serve keeps\n"
+     "running. It holds password hashes and encrypted keys: keep it like the data dir.\n"
+     "\n" COMMON_OPTS},
     {"import-backup", cmd_import_backup, "restore a dump made by export",
-     "usage: " CLI_PROG " import-backup ...\n"},
+     "usage: " CLI_PROG " import-backup [--merge] [--config FILE] [--set KEY=VALUE ...] FILE\n"
+     "\n"
+     "Restores a dump made by export (from stdin for -). The whole file is verified first\n"
+     "(structure, checksum): a damaged or truncated file is refused before anything is\n"
+     "written. A store that already holds data is refused unless --merge, which overwrites\n"
+     "the keys in the file and keeps the others. Entries keep their expiry times (and, on\n"
+     "lmdb without --merge, their versions); those that expired since the export are skipped.\n"
+     "\n"
+     "  --merge            restore into a store that already holds data\n" COMMON_OPTS},
 };
 
 /* Placeholders for commands other files provide; the real definitions win at link time. */

@@ -83,6 +83,15 @@ stop_server() {
   return $rc
 }
 
+# log_has REGEX: the access line is written just after the answer, so allow it a moment.
+log_has() {
+  for _ in $(seq 1 50); do
+    grep -q -- "$1" "$LOG" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 finish() {
   echo "# $checks checks, $fails failed"
   [ "$fails" -eq 0 ]
