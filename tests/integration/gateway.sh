@@ -8,7 +8,10 @@
 #   gw_client VAR ARGS...     `client add --json ARGS`; sets VAR_ID and VAR_SECRET
 #   gw_start                  `serve` on a free port; sets GW_ISSUER, GW_PID
 #   gw_alive                  true while the server answers /healthz
+#   gw_stop                   SIGTERM, wait; fails on a bad exit or any sanitizer report
 #   gw_log_tail               the server log, as TAP comments
+
+GW_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 gw_init() {
   GW_BIN=$(readlink -f "$1")
@@ -60,7 +63,8 @@ gw_start() {
     port=$(gw_free_port)
     GW_ISSUER="http://127.0.0.1:$port"
     sed -i "s|^issuer = .*|issuer = $GW_ISSUER|" "$GW_CONF"
-    "$GW_BIN" serve --config "$GW_CONF" --set "listen=127.0.0.1:$port" >"$GW_TMP/serve.log" 2>&1 &
+    LSAN_OPTIONS="suppressions=$GW_HERE/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
+      "$GW_BIN" serve --config "$GW_CONF" --set "listen=127.0.0.1:$port" >"$GW_TMP/serve.log" 2>&1 &
     GW_PID=$!
     for _ in $(seq 1 100); do
       if curl -fsS -o /dev/null "$GW_ISSUER/healthz" 2>/dev/null; then return 0; fi
@@ -77,6 +81,25 @@ gw_start() {
 
 gw_alive() {
   kill -0 "$GW_PID" 2>/dev/null && curl -fsS -o /dev/null --max-time 5 "$GW_ISSUER/healthz"
+}
+
+gw_stop() {
+  local rc=0
+  [ -n "${GW_PID:-}" ] || return 1
+  kill -TERM "$GW_PID" 2>/dev/null || true
+  wait "$GW_PID" 2>/dev/null || rc=$?
+  GW_PID=
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|Sanitizer:' "$GW_TMP/serve.log"; then
+    echo "# sanitizer report in the server log:"
+    grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|Sanitizer:' "$GW_TMP/serve.log" |
+      head -60 | sed 's/^/#   /'
+    return 1
+  fi
+  if [ $rc -ne 0 ]; then
+    echo "# the server exited with status $rc"
+    return 1
+  fi
+  return 0
 }
 
 gw_log_tail() {

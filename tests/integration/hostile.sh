@@ -261,6 +261,8 @@ call "userinfo: token in header and body" 400 invalid_request -H 'authorization:
 call "userinfo: another scheme" 400 invalid_request -u "a:b" "$I/oidc/v1/userinfo"
 call "userinfo: PUT is 405" 405 invalid_request -X PUT "$I/oidc/v1/userinfo"
 
+if gw_stop; then ok "the server stops cleanly, no sanitizer report"
+else not_ok "the server stops cleanly, no sanitizer report"; fi
 echo "1..$n"
 if [ $failed -ne 0 ]; then
   echo "# server log:"

@@ -28,13 +28,20 @@ gw_start || bail "serve did not start"
 status=0
 ISSUER="$GW_ISSUER" LOGIN=ada PASSWORD="$password" WEB_ID="$WEB_ID" WEB_SECRET="$WEB_SECRET" \
   POST_ID="$POST_ID" POST_SECRET="$POST_SECRET" SPA_ID="$SPA_ID" NATIVE_ID="$NATIVE_ID" \
-  node "$here/oidc_rp.mjs" || status=$?
-if ! gw_alive; then
-  echo "not ok - the server is still serving after the suite"
-  status=1
-fi
+  node "$here/oidc_rp.mjs" >"$GW_TMP/rp.tap" || status=$?
+cat "$GW_TMP/rp.tap"
+n=$(grep -cE '^(not )?ok ' "$GW_TMP/rp.tap")
+check() { # description, then a command
+  local d=$1
+  shift
+  n=$((n + 1))
+  if "$@"; then echo "ok $n - $d"; else echo "not ok $n - $d"; status=1; fi
+}
+check "the server is still serving after the suite" gw_alive
 if [ $status -ne 0 ]; then
   echo "# server log:"
   gw_log_tail 60
 fi
+check "the server stops cleanly, no sanitizer report" gw_stop
+echo "1..$n"
 exit $status
