@@ -30,6 +30,7 @@ fi
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
   export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export LSAN_OPTIONS=suppressions=$here/tests/lsan.supp:print_suppressions=0
   if CC=clang run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
     meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite integration \
       --no-suite slow || status=1

@@ -57,7 +57,7 @@ stop_serve() {
 kids() { curl -sf "http://127.0.0.1:$port/oauth/v2/keys" | /usr/bin/python3 -c \
   'import json,sys; print(" ".join(sorted(k["kid"] for k in json.load(sys.stdin)["keys"])))'; }
 
-echo "1..18"
+echo "1..19"
 
 # some data: a user, a client, and the signing key serve makes
 echo "correct horse battery" | g user add --username alice --email alice@example.com \
@@ -149,4 +149,23 @@ else
 fi
 
 expect "export without FILE is a usage error" 2 g export
+
+# As root on a data dir of the service's user, commands switch to that user
+# (server/privdrop.h): export must still write where only root may (a 0700 folder).
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  cp -a "$dir/b" "$dir/e"
+  chown -R nobody "$dir/e"
+  chmod 755 "$dir"
+  mkdir -m 700 "$dir/rootonly"
+  g export --set "data_dir=$dir/e" "$dir/rootonly/priv.bak" >"$dir/out" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ] && [ "$(stat -c '%U %a' "$dir/rootonly/priv.bak")" = "root 600" ] &&
+    g import-backup --set "data_dir=$dir/f" "$dir/rootonly/priv.bak" >>"$dir/out" 2>&1; then
+    ok "export from the service user's store into a root-only folder"
+  else
+    not_ok "export from the service user's store into a root-only folder" "rc=$rc" "$(cat "$dir/out")"
+  fi
+else
+  ok "export from the service user's store into a root-only folder # SKIP not root"
+fi
 exit $failed
