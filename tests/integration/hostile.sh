@@ -166,12 +166,14 @@ verifier=$(head -c 48 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head 
 challenge=$(printf '%s' "$verifier" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=\n')
 code=$(get_code "$SPA_ID" https://spa.example/cb "&code_challenge=$challenge&code_challenge_method=S256")
 [ -n "$code" ] || bail "could not get an SPA code"
+# The verifier with its last character changed (never to itself).
+if [ "${verifier: -1}" = x ]; then wrong_verifier="${verifier%?}y"; else wrong_verifier="${verifier%?}x"; fi
 call "token: public client without code_verifier" 400 invalid_grant "${FORM[@]}" \
   -d grant_type=authorization_code -d "code=$code" -d "client_id=$SPA_ID" \
   --data-urlencode "redirect_uri=https://spa.example/cb" "$TOKEN"
 call "token: public client with a wrong code_verifier" 400 invalid_grant "${FORM[@]}" \
   -d grant_type=authorization_code -d "code=$code" -d "client_id=$SPA_ID" \
-  -d "code_verifier=${verifier%?}x" --data-urlencode "redirect_uri=https://spa.example/cb" "$TOKEN"
+  -d "code_verifier=$wrong_verifier" --data-urlencode "redirect_uri=https://spa.example/cb" "$TOKEN"
 call "token: public client sending a secret" 401 invalid_client "${FORM[@]}" \
   -d grant_type=authorization_code -d "code=$code" -d "client_id=$SPA_ID" -d client_secret=x \
   -d "code_verifier=$verifier" --data-urlencode "redirect_uri=https://spa.example/cb" "$TOKEN"
