@@ -25,6 +25,7 @@
 
 #include "common/rand.h"
 #include "fixture_token.h"
+#include "oidc/claims.h"
 #include "oidc/grant.h"
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
@@ -881,6 +882,37 @@ static void test_concurrent_exchange(void **state)
     free(code);
 }
 
+/* v1's audience over a project with more apps than one scan page holds. */
+static void test_audience_paging(void **state)
+{
+    (void)state;
+    char ids[150][16];
+    for (int i = 0; i < 150; i++) {
+        snprintf(ids[i], sizeof ids[i], "p3-app-%03d", i);
+        struct fx_client c = {.client_id = ids[i], .project_id = "p3", .auth_method = 2};
+        assert_int_equal(fx_client_put(store, &c), 0);
+    }
+    Koderid__V2__Client *c = NULL;
+    struct err e;
+    assert_int_equal(repo_client_get(store, "p3-app-077", &c, &e), 0);
+    json_t *aud = NULL;
+    assert_int_equal(oidc_claims_audience(store, c, &aud, &e), 0);
+    assert_int_equal(json_array_size(aud), 151);
+    for (int i = 0; i < 150; i++)
+        assert_string_equal(json_string_value(json_array_get(aud, (size_t)i)), ids[i]);
+    assert_string_equal(json_string_value(json_array_get(aud, 150)), "p3");
+    json_decref(aud);
+    koderid__v2__client__free_unpacked(c, NULL);
+
+    /* A client without a project: its own id only. */
+    Koderid__V2__Client lone = KODERID__V2__CLIENT__INIT;
+    lone.client_id = (char *)"lone";
+    assert_int_equal(oidc_claims_audience(store, &lone, &aud, &e), 0);
+    assert_int_equal(json_array_size(aud), 1);
+    assert_string_equal(json_string_value(json_array_get(aud, 0)), "lone");
+    json_decref(aud);
+}
+
 int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
@@ -889,7 +921,7 @@ int main(void)
         cmocka_unit_test(test_jwt_access_token), cmocka_unit_test(test_pkce),
         cmocka_unit_test(test_replay_revokes),   cmocka_unit_test(test_code_binding),
         cmocka_unit_test(test_request_checks),   cmocka_unit_test(test_userinfo),
-        cmocka_unit_test(test_concurrent_exchange),
+        cmocka_unit_test(test_concurrent_exchange), cmocka_unit_test(test_audience_paging),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
