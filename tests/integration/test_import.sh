@@ -231,6 +231,8 @@ expect "a newer v1 password event replaces it (old password works again, current
 C2=$(conf v2rec)
 "$gw" client add --config "$C2" --name "v2 app" --type web --redirect-uri https://x.example/cb \
   --client-id "250000000188710554@koder_cloud" --json >"$tmp/v2client.json" 2>"$tmp/err"
+printf 'v2-password-1\n' | "$gw" user add --config "$C2" --username root --email root@v2.example \
+  --password-stdin >"$tmp/v2user.id" 2>>"$tmp/err"
 before=$("$dump" "$tmp/v2rec/data" | grep '"key":"client/250000000188710554@koder_cloud"')
 imp "$C2" --dsn "$(dsn inv)" --report "$tmp/r3.json"
 st=$?
@@ -238,6 +240,14 @@ after=$("$dump" "$tmp/v2rec/data" | grep '"key":"client/250000000188710554@koder
 expect "a v2 client holding a v1 client_id is left untouched (exit 1, reported)" '
   [ $st = 1 ] && [ -n "$before" ] && [ "$before" = "$after" ] &&
   grep -q "skipped app 250000000188710554@koder_cloud: not written: a record created in v2" "$tmp/out"'
+v2uid=$(cat "$tmp/v2user.id")
+expect "a v1 user whose login name a v2 user holds is not written; the v2 user keeps it" '
+  [ -n "$v2uid" ] &&
+  grep -q "skipped user 250000000593828015: not written: login name .root. belongs to user $v2uid created in v2" "$tmp/out" &&
+  grep -q "skipped grant 250000000608074760: not written: depends on user 250000000593828015" "$tmp/out" &&
+  ! "$dump" "$tmp/v2rec/data" | grep -q "\"key\":\"user/250000000593828015\"" &&
+  "$dump" "$tmp/v2rec/data" | grep -q "\"key\":\"login/root\",\"version\":[0-9]*,\"raw\":\"$v2uid\"" &&
+  printf "v2-password-1\n" | "$dump" "$tmp/v2rec/data" check-password "$v2uid"'
 
 # ---- unknown and stale table versions ----
 sql unknown "ALTER TABLE projections.users14 RENAME TO users15; ALTER TABLE projections.users14_humans RENAME TO users15_humans; ALTER TABLE projections.users14_machines RENAME TO users15_machines"
