@@ -113,6 +113,8 @@ int cmd_import_backup(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--merge") == 0)
             flags |= STORE_IMPORT_MERGE;
+        else if (strcmp(argv[i], "--replace") == 0)
+            flags |= STORE_IMPORT_REPLACE;
         else if (argv[i][0] == '-' && argv[i][1] != '\0')
             return cli_usage("import-backup", "unknown option '%s'", argv[i]);
         else if (path)
@@ -122,6 +124,8 @@ int cmd_import_backup(int argc, char **argv)
     }
     if (!path)
         return cli_usage("import-backup", "missing FILE");
+    if ((flags & STORE_IMPORT_MERGE) && (flags & STORE_IMPORT_REPLACE))
+        return cli_usage("import-backup", "--merge and --replace exclude each other");
 
     _cleanup_(fclosep) FILE *f = NULL;
     if (strcmp(path, "-") != 0 && !(f = fopen(path, "re")))
