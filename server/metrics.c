@@ -43,8 +43,8 @@ static struct {
     struct hist store_seconds[METRICS_STORE__COUNT];
 } m;
 
-static _Atomic(metrics_key_created_cb) key_cb = NULL;
-static void *_Atomic key_cbdata = NULL;
+static _Atomic(metrics_key_created_cb) key_cb; /* zero: none */
+static void *_Atomic key_cbdata;
 
 static const char *const ep_names[METRICS_EP__COUNT] = {
     [METRICS_EP_DISCOVERY] = "discovery",
