@@ -18,9 +18,9 @@ static const struct {
     const char *path;
 } endpoints[] = {
     {"jwks_uri", OIDC_PATH_JWKS},
-    /* {"authorization_endpoint", "/oauth/v2/authorize"},     sign-in */
-    /* {"token_endpoint", "/oauth/v2/token"},                 token */
-    /* {"userinfo_endpoint", "/oidc/v1/userinfo"},            token */
+    {"authorization_endpoint", "/oauth/v2/authorize"},
+    {"token_endpoint", "/oauth/v2/token"},
+    {"userinfo_endpoint", "/oidc/v1/userinfo"},
     /* {"introspection_endpoint", "/oauth/v2/introspect"},    lifecycle */
     /* {"revocation_endpoint", "/oauth/v2/revoke"},           lifecycle */
     /* {"end_session_endpoint", "/oidc/v1/end_session"},      lifecycle */
@@ -31,9 +31,45 @@ static const struct {
     const char *field;
     const char *value;
 } lists[] = {
+    {"scopes_supported", "openid"},
+    {"scopes_supported", "profile"},
+    {"scopes_supported", "email"},
+    {"scopes_supported", "phone"},
+    {"scopes_supported", "offline_access"},
+    {"response_types_supported", "code"},
+    {"response_modes_supported", "query"},
+    {"grant_types_supported", "authorization_code"},
     {"subject_types_supported", "public"},
     {"id_token_signing_alg_values_supported", "RS256"},
-    /* {"response_types_supported", "code"}, ... added with the endpoints that serve them */
+    {"token_endpoint_auth_methods_supported", "none"},
+    {"token_endpoint_auth_methods_supported", "client_secret_basic"},
+    {"token_endpoint_auth_methods_supported", "client_secret_post"},
+    {"code_challenge_methods_supported", "S256"},
+    /* What tokens and userinfo say (issue.c, claims.c). */
+    {"claims_supported", "sub"},
+    {"claims_supported", "aud"},
+    {"claims_supported", "exp"},
+    {"claims_supported", "iat"},
+    {"claims_supported", "iss"},
+    {"claims_supported", "auth_time"},
+    {"claims_supported", "nonce"},
+    {"claims_supported", "amr"},
+    {"claims_supported", "at_hash"},
+    {"claims_supported", "azp"},
+    {"claims_supported", "client_id"},
+    {"claims_supported", "scope"},
+    {"claims_supported", "preferred_username"},
+    {"claims_supported", "name"},
+    {"claims_supported", "family_name"},
+    {"claims_supported", "given_name"},
+    {"claims_supported", "nickname"},
+    {"claims_supported", "gender"},
+    {"claims_supported", "locale"},
+    {"claims_supported", "updated_at"},
+    {"claims_supported", "email"},
+    {"claims_supported", "email_verified"},
+    {"claims_supported", "phone_number"},
+    {"claims_supported", "phone_number_verified"},
 };
 
 /* Booleans. */

@@ -172,3 +172,8 @@ unsigned oidc_hashq_pending(struct oidc_hashq *q)
     pthread_mutex_unlock(&q->lock);
     return n;
 }
+
+unsigned oidc_hashq_capacity(const struct oidc_hashq *q)
+{
+    return q->max_pending;
+}

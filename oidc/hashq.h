@@ -38,4 +38,7 @@ int oidc_hashq_run(struct oidc_hashq *q, oidc_hashq_job_cb fn, void *cbdata, int
 /** Jobs waiting or running now (metrics, tests). */
 unsigned oidc_hashq_pending(struct oidc_hashq *q);
 
+/** The most jobs waiting or running at once (the max_pending it was created with). */
+unsigned oidc_hashq_capacity(const struct oidc_hashq *q);
+
 #endif

@@ -21,9 +21,11 @@ struct oidc_config {
     bool create_master_key;      /* create the master key file (0600) when missing */
     int yescrypt_cost;           /* cost for password hash upgrades (default 5) */
     int hash_workers;            /* threads for expensive hash checks (default 2) */
-    int hash_queue_max;          /* pending expensive checks before refusing (default 64); each
-                                  * pending check holds one worker thread, so keep this well
-                                  * below the worker pool or a login flood starves tokens */
+    int hash_queue_max;          /* pending expensive checks before refusing (default 64) */
+    int worker_threads;          /* the server's worker pool, when known: every pending hash
+                                  * check holds a worker, so at most a quarter of them may
+                                  * wait (hash_queue_max is clamped), and a login flood cannot
+                                  * starve token requests */
 };
 
 /** Token lifetimes in seconds (v1 defaults 12 h, 12 h, 30 d idle, 90 d absolute). */

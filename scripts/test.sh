@@ -9,6 +9,7 @@ cd "$here"
 bash scripts/deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
 
 status=0
+build_failures=0
 logs=()
 
 run_build() { # name, setup args...
@@ -23,24 +24,26 @@ if run_build build; then
   meson test -C build --print-errorlogs --num-processes 2 || status=1
   logs+=(build/meson-logs/testlog.json)
 else
-  echo "build failed"; status=1
+  echo "build failed"; status=1; build_failures=$((build_failures + 1))
 fi
 
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
   export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export LSAN_OPTIONS=suppressions=$here/tests/lsan.supp:print_suppressions=0
   if CC=clang run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
     meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite integration \
       --no-suite slow || status=1
     logs+=(build-asan/meson-logs/testlog.json)
   else
-    echo "sanitizer build failed"; status=1
+    echo "sanitizer build failed"; status=1; build_failures=$((build_failures + 1))
   fi
 fi
 
-/usr/bin/python3 - "${logs[@]}" <<'PY'
-import json, sys
-passed = failed = skipped = 0
+BUILD_FAILURES=$build_failures /usr/bin/python3 - "${logs[@]}" <<'PY'
+import json, os, sys
+passed = skipped = 0
+failed = int(os.environ.get("BUILD_FAILURES", "0"))  # a build that fails is a failed test
 for path in sys.argv[1:]:
     try:
         lines = open(path).read().splitlines()

@@ -150,6 +150,7 @@ int cli_open(struct cli *c, const struct cli_opts *o, unsigned flags)
             .yescrypt_cost = c->cfg.password_yescrypt_cost,
             .hash_workers = c->cfg.password_hash_workers,
             .hash_queue_max = c->cfg.password_hash_queue_max,
+            .worker_threads = c->cfg.pool_threads,
         };
         r = oidc_ctx_new(&oc, c->store, &c->oidc, &e);
         if (r < 0) {

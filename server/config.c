@@ -245,7 +245,7 @@ int config_parse_cidr(const char *s, struct config_cidr *ret)
     }
     if (slash) {
         uint64_t p;
-        if (parse_u64(slash + 1, &p) < 0 || (int)p > c.prefix || slash[1] == '\0')
+        if (parse_u64(slash + 1, &p) < 0 || p > (uint64_t)c.prefix || slash[1] == '\0')
             return -1;
         c.prefix = (int)p;
     }
@@ -579,17 +579,21 @@ static char *trim(char *s)
 int config_load_file(struct config *c, const char *path, struct err *e)
 {
     _cleanup_(fclosep) FILE *f = fopen(path, "re");
-    char line[4096];
+    _cleanup_free_ char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
     int lineno = 0;
 
     if (!f)
         return err_set(e, -E_CONFIG, "%s: cannot open: %s", path, strerror(errno));
     memset(c->seen_, 0, sizeof c->seen_);
-    while (fgets(line, sizeof line, f)) {
+    while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f))
+        if (len > 4095)
             return err_set(e, -E_CONFIG, "%s:%d: line too long", path, lineno);
+        /* fgets/strlen would stop at a NUL and read the rest of the line as a new one. */
+        if (memchr(line, '\0', (size_t)len))
+            return err_set(e, -E_CONFIG, "%s:%d: NUL byte in line", path, lineno);
         char *s = trim(line);
         if (!*s || *s == '#')
             continue;

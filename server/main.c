@@ -65,10 +65,40 @@ static const struct command commands[] = {
      "in the JWKS, its windows, and whether it is v2's own or an imported v1 key.\n"
      "\n" COMMON_OPTS},
     {"import-zitadel", cmd_import_zitadel, "import v1's (Zitadel's) PostgreSQL database",
-     "usage: " CLI_PROG " import-zitadel [--config FILE] [--dry-run] ...\n"},
-    {"export", cmd_export, "dump the whole store", "usage: " CLI_PROG " export ...\n"},
+     "usage: " CLI_PROG " import-zitadel --dsn DSN [--instance ID] [--dry-run] [--report FILE]\n"
+     "           [--config FILE] [--set KEY=VALUE ...]\n"
+     "\n"
+     "Reads v1's PostgreSQL database (one read-only snapshot; v1 is never written) and writes\n"
+     "its orgs, projects, roles, grants, apps, users, public keys and token lifetimes into the\n"
+     "store. DSN is a libpq connection string or URI; PG* variables and ~/.pgpass apply, so\n"
+     "the password need not be on the command line. Re-running is safe: only what changed in\n"
+     "v1 is written, and records created in v2 are never touched.\n"
+     "\n"
+     "  --dsn DSN          v1's database (libpq connection string or URI)\n"
+     "  --instance ID      the v1 instance, when the database holds several\n"
+     "  --dry-run          print the plan (create / update / unchanged / delete); write nothing\n"
+     "  --report FILE      also write the report as JSON (shape: README, import-zitadel)\n" COMMON_OPTS
+     "\n"
+     "Exit status 0 when every org, project, app and user was imported, 1 when some were not\n"
+     "(listed as skipped) or on a failure, 2 for a usage error.\n"},
+    {"export", cmd_export, "dump the whole store",
+     "usage: " CLI_PROG " export [--config FILE] [--set KEY=VALUE ...] FILE\n"
+     "\n"
+     "Writes a consistent dump of the store (the configured tenant) to FILE, or to stdout\n"
+     "for -. FILE is created 0600 and never overwritten; it gets its name only once it is\n"
+     "complete and synced. On lmdb the dump is one read transaction, taken while serve keeps\n"
+     "running. It holds password hashes and encrypted keys: keep it like the data dir.\n"
+     "\n" COMMON_OPTS},
     {"import-backup", cmd_import_backup, "restore a dump made by export",
-     "usage: " CLI_PROG " import-backup ...\n"},
+     "usage: " CLI_PROG " import-backup [--merge] [--config FILE] [--set KEY=VALUE ...] FILE\n"
+     "\n"
+     "Restores a dump made by export (from stdin for -). The whole file is verified first\n"
+     "(structure, checksum): a damaged or truncated file is refused before anything is\n"
+     "written. A store that already holds data is refused unless --merge, which overwrites\n"
+     "the keys in the file and keeps the others. Entries keep their expiry times (and, on\n"
+     "lmdb without --merge, their versions); those that expired since the export are skipped.\n"
+     "\n"
+     "  --merge            restore into a store that already holds data\n" COMMON_OPTS},
 };
 
 /* Placeholders for commands other files provide; the real definitions win at link time. */

@@ -43,7 +43,7 @@ static struct {
     struct hist store_seconds[METRICS_STORE__COUNT];
 } m;
 
-static _Atomic(metrics_key_created_cb) key_cb; /* zero: none */
+static _Atomic(metrics_key_created_cb) key_cb; /* zero: no callback (clang refuses NULL here) */
 static void *_Atomic key_cbdata;
 
 static const char *const ep_names[METRICS_EP__COUNT] = {

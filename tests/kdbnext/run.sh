@@ -5,9 +5,15 @@
 # grpcio): starts it on a free loopback port in a temporary folder, exports KODER_TEST_KDB_*
 # (and KODER_TEST_STORE=kdbnext) for the command, and stops the server afterwards.
 #
-# usage: run.sh [--tls | --mtls] [server.py flags...] -- command [args...]
-#   --tls   throwaway CA + server certificate for DNS:localhost; the address is localhost:PORT
-#   --mtls  as --tls, and the server requires a client certificate (one is generated)
+# usage: run.sh [--tls | --mtls] [--gateway-env] [server.py flags...] -- command [args...]
+#   --tls          throwaway CA + server certificate for DNS:localhost; address localhost:PORT
+#   --mtls         as --tls, and the server requires a client certificate (one is generated)
+#   --gateway-env  also export KODER_ID_V2_STORAGE=kdbnext and KODER_ID_V2_KDBNEXT_* so that
+#                  every koder-id-v2-gateway the command starts uses this server (environment
+#                  overrides config files). The whole integration suite on kdb-next, one fresh
+#                  server per test:
+#                    meson test -C build --suite integration \
+#                      --wrapper "$PWD/tests/kdbnext/run.sh --gateway-env --"
 #
 # Exported: KODER_TEST_KDB_ADDRESS, _PORT, _TOKEN_FILE, _TENANT (1000001), _PLAINTEXT (1/0),
 # _CA (= _CA_FILE), _OTHER_CA (a CA that signed nothing the server has), _CERT/_KEY (= _CERT_FILE/
@@ -17,11 +23,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tls=0
 mtls=0
+gateway_env=0
 sargs=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
   case $1 in
   --tls) tls=1 ;;
   --mtls) tls=1; mtls=1 ;;
+  --gateway-env) gateway_env=1 ;;
   *) sargs+=("$1") ;;
   esac
   shift
@@ -93,6 +101,23 @@ if [ $tls = 1 ]; then
   fi
 else
   export KODER_TEST_KDB_ADDRESS=127.0.0.1:$port KODER_TEST_KDB_PLAINTEXT=1
+fi
+
+if [ $gateway_env = 1 ]; then
+  export KODER_ID_V2_STORAGE=kdbnext
+  export KODER_ID_V2_KDBNEXT_ADDRESS=$KODER_TEST_KDB_ADDRESS
+  export KODER_ID_V2_KDBNEXT_TOKEN_FILE=$KODER_TEST_KDB_TOKEN_FILE
+  export KODER_ID_V2_KDBNEXT_TENANT=$KODER_TEST_KDB_TENANT
+  export KODER_ID_V2_KDBNEXT_TIMEOUT_MS=${KODER_ID_V2_KDBNEXT_TIMEOUT_MS:-5000}
+  if [ $tls = 1 ]; then
+    export KODER_ID_V2_KDBNEXT_PLAINTEXT=off KODER_ID_V2_KDBNEXT_TLS_CA_FILE=$KODER_TEST_KDB_CA
+    if [ $mtls = 1 ]; then
+      export KODER_ID_V2_KDBNEXT_TLS_CERT_FILE=$KODER_TEST_KDB_CERT
+      export KODER_ID_V2_KDBNEXT_TLS_KEY_FILE=$KODER_TEST_KDB_KEY
+    fi
+  else
+    export KODER_ID_V2_KDBNEXT_PLAINTEXT=on
+  fi
 fi
 
 set +e

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 """A reference kdb-next server for tests: kdbnext.v1.KV (storage/proto/kdbnext/v1/kv.proto)
-served by a real gRPC implementation that is not ours (Python grpcio, Debian's
-python3-grpcio), backed by SQLite (in memory by default, or a file that survives restarts).
+served by a real gRPC implementation that is not ours (Debian's python3-grpcio, its asyncio
+server with generic handlers), backed by SQLite (in memory by default, or a file that survives
+restarts).
 
 It checks bearer tokens (UNAUTHENTICATED otherwise), keeps tenants apart, refuses kdb-next's
 preseeded tenant range 1..1000000 (PERMISSION_DENIED), and has knobs for faults:
@@ -25,6 +26,7 @@ preseeded tenant range 1..1000000 (PERMISSION_DENIED), and has knobs for faults:
 The chosen port is written to --port-file (atomically) once serving. Run with /usr/bin/python3.
 """
 import argparse
+import asyncio
 import hmac
 import json
 import os
@@ -35,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent import futures
 
 import grpc
 
@@ -209,64 +210,62 @@ class Knobs:
 
     def stats(self):
         with self.lock:
-            return {'calls': dict(self.calls), 'max_inflight': self.max_inflight,
+            return {'calls': dict(self.calls), 'inflight': self.inflight,
+                    'max_inflight': self.max_inflight,
                     'connections': len(self.peers), 'unavailable_sent': self.unavailable_sent}
 
 
 class KV:
+    """The five methods, as coroutines on one asyncio loop: injected latency is an
+    asyncio.sleep, so a thousand calls can wait at once without a thread each."""
+
     def __init__(self, store, knobs, tokens):
         self.store = store
         self.knobs = knobs
         self.tokens = tokens
 
-    def _enter(self, name, request, context, write):
+    async def _enter(self, name, request, context, write):
         k = self.knobs
-        with k.lock:
-            k.calls[name] = k.calls.get(name, 0) + 1
-            k.inflight += 1
-            k.max_inflight = max(k.max_inflight, k.inflight)
-            k.peers.add(context.peer())
-            stall = k.stall_ms
-            latency = k.write_latency_ms if write else k.read_latency_ms
-            unavailable = k.unavailable_next > 0
-            if unavailable:
-                k.unavailable_next -= 1
-                k.unavailable_sent += 1
-        try:
-            if stall:
-                time.sleep(stall / 1000.0)
-            auth = dict(context.invocation_metadata()).get('authorization', '')
-            if not auth.startswith('Bearer ') or not any(
-                    hmac.compare_digest(auth[7:].encode(), t) for t in self.tokens):
-                raise Abort(grpc.StatusCode.UNAUTHENTICATED, 'bad or missing bearer token')
-            if unavailable:
-                raise Abort(grpc.StatusCode.UNAVAILABLE, 'injected fault: storage unavailable')
-            t = request.tenant_id
-            if t == 0:
-                raise Abort(grpc.StatusCode.INVALID_ARGUMENT, 'tenant_id is required')
-            if t <= PRESEEDED_MAX:
-                raise Abort(grpc.StatusCode.PERMISSION_DENIED,
-                            'tenant %d is in the preseeded range' % t)
-            if latency:
-                time.sleep(latency / 1000.0)
-            return sql_tenant(t)
-        except BaseException:
-            self._leave()
-            raise
+        k.calls[name] = k.calls.get(name, 0) + 1
+        k.inflight += 1
+        k.max_inflight = max(k.max_inflight, k.inflight)
+        k.peers.add(context.peer())
+        latency = k.write_latency_ms if write else k.read_latency_ms
+        unavailable = k.unavailable_next > 0
+        if unavailable:
+            k.unavailable_next -= 1
+            k.unavailable_sent += 1
+        if k.stall_ms:
+            await asyncio.sleep(k.stall_ms / 1000.0)
+        auth = ''
+        for key, value in context.invocation_metadata() or ():
+            if key == 'authorization':
+                auth = value
+        if not auth.startswith('Bearer ') or not any(
+                hmac.compare_digest(auth[7:].encode(), t) for t in self.tokens):
+            raise Abort(grpc.StatusCode.UNAUTHENTICATED, 'bad or missing bearer token')
+        if unavailable:
+            raise Abort(grpc.StatusCode.UNAVAILABLE, 'injected fault: storage unavailable')
+        t = request.tenant_id
+        if t == 0:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, 'tenant_id is required')
+        if t <= PRESEEDED_MAX:
+            raise Abort(grpc.StatusCode.PERMISSION_DENIED, 'tenant %d is in the preseeded range' % t)
+        if latency:
+            await asyncio.sleep(latency / 1000.0)
+        return sql_tenant(t)
 
-    def _leave(self):
-        with self.knobs.lock:
-            self.knobs.inflight -= 1
-
-    def _run(self, name, write, fn, request, context):
-        try:
-            tenant = self._enter(name, request, context, write)
+    def _method(self, name, write, fn):
+        async def run(request, context):
             try:
-                return fn(tenant, request)
-            finally:
-                self._leave()
-        except Abort as a:
-            context.abort(a.code, a.msg)
+                try:
+                    tenant = await self._enter(name, request, context, write)
+                    return fn(tenant, request)
+                finally:
+                    self.knobs.inflight -= 1
+            except Abort as a:
+                await context.abort(a.code, a.msg)
+        return run
 
     @staticmethod
     def _key(k, what='key'):
@@ -281,61 +280,52 @@ class KV:
         if ttl < 0:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, 'negative ttl_ms')
 
-    def Get(self, req, ctx):
-        def fn(t, r):
-            return pb.GetResponse(entry=self.store.get(t, self._key(r.key)))
-        return self._run('Get', False, fn, req, ctx)
+    def get(self, t, r):
+        return pb.GetResponse(entry=self.store.get(t, self._key(r.key)))
 
-    def Put(self, req, ctx):
-        def fn(t, r):
-            self._value(r.value, r.ttl_ms)
-            v, exp = self.store.put(t, self._key(r.key), r.value, r.ttl_ms)
-            return pb.PutResponse(version=v, expires_at_ms=exp)
-        return self._run('Put', True, fn, req, ctx)
+    def put(self, t, r):
+        self._value(r.value, r.ttl_ms)
+        v, exp = self.store.put(t, self._key(r.key), r.value, r.ttl_ms)
+        return pb.PutResponse(version=v, expires_at_ms=exp)
 
-    def CompareAndSwap(self, req, ctx):
-        def fn(t, r):
-            self._value(r.value, r.ttl_ms)
-            v, exp = self.store.cas(t, self._key(r.key), r.expected_version, r.value, r.ttl_ms)
-            return pb.CompareAndSwapResponse(version=v, expires_at_ms=exp)
-        return self._run('CompareAndSwap', True, fn, req, ctx)
+    def cas(self, t, r):
+        self._value(r.value, r.ttl_ms)
+        v, exp = self.store.cas(t, self._key(r.key), r.expected_version, r.value, r.ttl_ms)
+        return pb.CompareAndSwapResponse(version=v, expires_at_ms=exp)
 
-    def Delete(self, req, ctx):
-        def fn(t, r):
-            return pb.DeleteResponse(deleted_version=self.store.delete(t, self._key(r.key),
-                                                                       r.expected_version))
-        return self._run('Delete', True, fn, req, ctx)
+    def delete(self, t, r):
+        return pb.DeleteResponse(deleted_version=self.store.delete(t, self._key(r.key),
+                                                                   r.expected_version))
 
-    def Scan(self, req, ctx):
-        def fn(t, r):
-            if len(r.prefix) > KEY_MAX or len(r.start_after) > KEY_MAX:
-                raise Abort(grpc.StatusCode.INVALID_ARGUMENT, 'prefix or start_after too long')
-            if not 1 <= r.limit <= SCAN_LIMIT_MAX:
-                raise Abort(grpc.StatusCode.INVALID_ARGUMENT, 'limit out of range 1..1000')
-            entries, more = self.store.scan(t, r.prefix, r.start_after, r.limit)
-            resp = pb.ScanResponse(entries=entries, more=more)
-            if more and entries:
-                resp.next_start_after = entries[-1].key
-            return resp
-        return self._run('Scan', False, fn, req, ctx)
+    def scan(self, t, r):
+        if len(r.prefix) > KEY_MAX or len(r.start_after) > KEY_MAX:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, 'prefix or start_after too long')
+        if not 1 <= r.limit <= SCAN_LIMIT_MAX:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, 'limit out of range 1..1000')
+        entries, more = self.store.scan(t, r.prefix, r.start_after, r.limit)
+        resp = pb.ScanResponse(entries=entries, more=more)
+        if more and entries:
+            resp.next_start_after = entries[-1].key
+        return resp
 
 
 def handler(kv):
-    def h(fn, req_cls, resp_cls):
+    def h(name, write, fn, req_cls, resp_cls):
         return grpc.unary_unary_rpc_method_handler(
-            fn, request_deserializer=req_cls.FromString,
+            kv._method(name, write, fn), request_deserializer=req_cls.FromString,
             response_serializer=resp_cls.SerializeToString)
     return grpc.method_handlers_generic_handler('kdbnext.v1.KV', {
-        'Get': h(kv.Get, pb.GetRequest, pb.GetResponse),
-        'Put': h(kv.Put, pb.PutRequest, pb.PutResponse),
-        'CompareAndSwap': h(kv.CompareAndSwap, pb.CompareAndSwapRequest, pb.CompareAndSwapResponse),
-        'Delete': h(kv.Delete, pb.DeleteRequest, pb.DeleteResponse),
-        'Scan': h(kv.Scan, pb.ScanRequest, pb.ScanResponse),
+        'Get': h('Get', False, kv.get, pb.GetRequest, pb.GetResponse),
+        'Put': h('Put', True, kv.put, pb.PutRequest, pb.PutResponse),
+        'CompareAndSwap': h('CompareAndSwap', True, kv.cas, pb.CompareAndSwapRequest,
+                            pb.CompareAndSwapResponse),
+        'Delete': h('Delete', True, kv.delete, pb.DeleteRequest, pb.DeleteResponse),
+        'Scan': h('Scan', False, kv.scan, pb.ScanRequest, pb.ScanResponse),
     })
 
 
 class Server:
-    """The grpc.Server, restartable on the same port (for 'drop' and 'down')."""
+    """The grpc.aio server, restartable on the same port (for 'drop' and 'down')."""
 
     def __init__(self, args, kv):
         self.args = args
@@ -355,33 +345,33 @@ class Server:
             self.creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
                                                      require_client_auth=bool(client_ca))
 
-    def start(self):
+    async def start(self):
         opts = [('grpc.max_receive_message_length', MSG_MAX),
                 ('grpc.max_send_message_length', MSG_MAX),
                 ('grpc.so_reuseport', 1)]
         if self.args.max_concurrent_streams:
             opts.append(('grpc.max_concurrent_streams', self.args.max_concurrent_streams))
-        s = grpc.server(futures.ThreadPoolExecutor(max_workers=self.args.workers), options=opts,
-                        maximum_concurrent_rpcs=None)
-        s.add_generic_rpc_handlers((handler(self.kv),))
         addr = '%s:%d' % (self.args.host, self.port)
+        port = 0
         for attempt in range(100):
+            s = grpc.aio.server(options=opts)
+            s.add_generic_rpc_handlers((handler(self.kv),))
             try:
                 port = s.add_secure_port(addr, self.creds) if self.creds else s.add_insecure_port(addr)
             except RuntimeError:
                 port = 0
             if port:
                 break
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         if not port:
             raise SystemExit('server.py: cannot bind %s' % addr)
         self.port = port
-        s.start()
+        await s.start()
         self.server = s
 
-    def stop(self):
+    async def stop(self):
         if self.server:
-            self.server.stop(None).wait()
+            await self.server.stop(None)
             self.server = None
 
 
@@ -392,12 +382,12 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
-def control_loop(path, knobs, srv, store, stop):
+async def control_loop(path, knobs, srv, store, stop):
     last_seq = None
     last_purge = time.time()
     down = False
     while not stop.is_set():
-        time.sleep(0.01)
+        await asyncio.sleep(0.01)
         if time.time() - last_purge > 1:
             store.purge()
             last_purge = time.time()
@@ -412,24 +402,42 @@ def control_loop(path, knobs, srv, store, stop):
         if seq is None or seq == last_seq:
             continue
         last_seq = seq
-        with knobs.lock:
-            for name in ('read_latency_ms', 'write_latency_ms', 'stall_ms', 'unavailable_next'):
-                if name in c:
-                    setattr(knobs, name, c[name])
-            if c.get('reset_stats'):
-                knobs.reset_stats()
+        for name in ('read_latency_ms', 'write_latency_ms', 'stall_ms', 'unavailable_next'):
+            if name in c:
+                setattr(knobs, name, c[name])
+        if c.get('reset_stats'):
+            knobs.reset_stats()
         if c.get('drop') and not down:
-            srv.stop()
-            srv.start()
+            await srv.stop()
+            await srv.start()
         if 'down' in c and c['down'] != down:
             down = c['down']
             if down:
-                srv.stop()
+                await srv.stop()
             else:
-                srv.start()
+                await srv.start()
         if c.get('stats'):
             write_atomic(path + '.stats', json.dumps(knobs.stats()))
         write_atomic(path + '.ack', str(seq))
+
+
+async def serve(args, tokens):
+    store = Store(args.db)
+    knobs = Knobs(args)
+    srv = Server(args, KV(store, knobs, tokens))
+    await srv.start()
+    if args.port_file:
+        write_atomic(args.port_file, '%d\n' % srv.port)
+    print('kdbnext test server on %s:%d (%s)' % (args.host, srv.port, 'tls' if args.tls_cert else 'h2c'),
+          file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    ctl = asyncio.create_task(control_loop(args.control, knobs, srv, store, stop))
+    await stop.wait()
+    await ctl
+    await srv.stop()
 
 
 def main():
@@ -446,33 +454,14 @@ def main():
     ap.add_argument('--read-latency-ms', type=float, default=0)
     ap.add_argument('--write-latency-ms', type=float, default=0)
     ap.add_argument('--max-concurrent-streams', type=int, default=0)
-    ap.add_argument('--workers', type=int, default=256)
     args = ap.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         ap.error('--tls-cert and --tls-key go together')
-
     with open(args.token_file, 'rb') as f:
         tokens = [line.strip() for line in f.read().splitlines() if line.strip()]
     if not tokens:
         ap.error('no token in --token-file')
-    store = Store(args.db)
-    knobs = Knobs(args)
-    srv = Server(args, KV(store, knobs, tokens))
-    srv.start()
-    if args.port_file:
-        write_atomic(args.port_file, '%d\n' % srv.port)
-    print('kdbnext test server on %s:%d (%s)' % (args.host, srv.port, 'tls' if args.tls_cert else 'h2c'),
-          file=sys.stderr, flush=True)
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    t = threading.Thread(target=control_loop, args=(args.control, knobs, srv, store, stop),
-                         daemon=True)
-    t.start()
-    while not stop.is_set():
-        stop.wait(0.2)
-    srv.stop()
+    asyncio.run(serve(args, tokens))
 
 
 if __name__ == '__main__':

@@ -14,6 +14,7 @@
 #include <crypt.h>
 
 #include "oidc/hashq.h"
+#include "oidc/oidc.h"
 #include "oidc/password.h"
 #include "oidc/throttle.h"
 
@@ -225,6 +226,27 @@ static void test_verify_queued(void **state)
     oidc_hashq_free(q);
 }
 
+static void test_ctx_clamps_hash_queue(void **state)
+{
+    (void)state;
+    struct {
+        int queue_max, workers;
+        unsigned want;
+    } cases[] = {{64, 64, 16}, {64, 0, 64}, {0, 0, 64}, {8, 64, 8}, {64, 3, 1}, {0, 200, 50}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct oidc_config cfg = {.issuer = "http://127.0.0.1:1", .yescrypt_cost = 1,
+                                  .hash_workers = 1, .hash_queue_max = cases[i].queue_max,
+                                  .worker_threads = cases[i].workers};
+        struct oidc_ctx *ctx = NULL;
+        struct err e = {0};
+        assert_int_equal(oidc_ctx_new(&cfg, NULL, &ctx, &e), 0);
+        if (oidc_hashq_capacity(ctx->hashq) != cases[i].want)
+            fail_msg("queue %d workers %d: capacity %u, want %u", cases[i].queue_max,
+                     cases[i].workers, oidc_hashq_capacity(ctx->hashq), cases[i].want);
+        oidc_ctx_free(ctx);
+    }
+}
+
 /* throttle */
 
 static void test_throttle_backoff(void **state)
@@ -349,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_hashq_runs_and_bounds),
         cmocka_unit_test(test_hashq_timeout_withdraws),
         cmocka_unit_test(test_verify_queued),
+        cmocka_unit_test(test_ctx_clamps_hash_queue),
         cmocka_unit_test(test_throttle_backoff),
         cmocka_unit_test(test_throttle_bounded),
         cmocka_unit_test(test_throttle_threads),

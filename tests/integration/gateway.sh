@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared by the token-side integration suites (sourced, not run): a throw-away gateway on a
+# free loopback port over a fresh LMDB store in a temporary folder, seeded through the real
+# CLI (`user add`, `client add`). Everything is removed on exit.
+#
+#   gw_init BINARY            temporary folder, config; sets GW_BIN, GW_TMP, GW_CONF
+#   gw_user LOGIN PASSWORD    `user add` (email LOGIN@example.com, verified)
+#   gw_client VAR ARGS...     `client add --json ARGS`; sets VAR_ID and VAR_SECRET
+#   gw_start                  `serve` on a free port; sets GW_ISSUER, GW_PID
+#   gw_alive                  true while the server answers /healthz
+#   gw_stop                   SIGTERM, wait; fails on a bad exit or any sanitizer report
+#   gw_log_tail               the server log, as TAP comments
+
+GW_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+gw_init() {
+  GW_BIN=$(readlink -f "$1")
+  GW_TMP=$(mktemp -d /tmp/koder-token-it-XXXXXX)
+  GW_CONF=$GW_TMP/gateway.conf
+  GW_PID=
+  mkdir -p "$GW_TMP/data"
+  # The issuer is fixed once the port is known; seeding does not need it.
+  cat >"$GW_CONF" <<CONF
+issuer = http://127.0.0.1:1
+data_dir = $GW_TMP/data
+master_key_file = $GW_TMP/master.key
+password.yescrypt_cost = 3
+log_level = info
+CONF
+  trap gw_cleanup EXIT
+}
+
+gw_cleanup() {
+  if [ -n "${GW_PID:-}" ]; then
+    kill "$GW_PID" 2>/dev/null || true
+    wait "$GW_PID" 2>/dev/null || true
+  fi
+  [ -n "${GW_TMP:-}" ] && rm -rf "$GW_TMP"
+}
+
+gw_user() {
+  printf '%s\n' "$2" | "$GW_BIN" user add --config "$GW_CONF" --username "$1" \
+    --email "$1@example.com" --email-verified --given-name Ada --family-name Lovelace \
+    --password-stdin >"$GW_TMP/user.log" 2>&1 || { cat "$GW_TMP/user.log" >&2; return 1; }
+}
+
+gw_client() {
+  local var=$1 out
+  shift
+  out=$("$GW_BIN" client add --config "$GW_CONF" --json "$@" 2>"$GW_TMP/client.err") ||
+    { cat "$GW_TMP/client.err" >&2; return 1; }
+  printf -v "${var}_ID" '%s' "$(jq -r .client_id <<<"$out")"
+  printf -v "${var}_SECRET" '%s' "$(jq -r '.client_secret // ""' <<<"$out")"
+}
+
+gw_free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+gw_start() {
+  local port
+  for _ in 1 2 3; do # a port taken between the probe and the bind: try another
+    port=$(gw_free_port)
+    GW_ISSUER="http://127.0.0.1:$port"
+    sed -i "s|^issuer = .*|issuer = $GW_ISSUER|" "$GW_CONF"
+    LSAN_OPTIONS="suppressions=$GW_HERE/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
+      "$GW_BIN" serve --config "$GW_CONF" --set "listen=127.0.0.1:$port" >"$GW_TMP/serve.log" 2>&1 &
+    GW_PID=$!
+    for _ in $(seq 1 100); do
+      if curl -fsS -o /dev/null "$GW_ISSUER/healthz" 2>/dev/null; then return 0; fi
+      kill -0 "$GW_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$GW_PID" 2>/dev/null || true
+    wait "$GW_PID" 2>/dev/null || true
+    GW_PID=
+  done
+  cat "$GW_TMP/serve.log" >&2
+  return 1
+}
+
+gw_alive() {
+  kill -0 "$GW_PID" 2>/dev/null && curl -fsS -o /dev/null --max-time 5 "$GW_ISSUER/healthz"
+}
+
+gw_stop() {
+  local rc=0
+  [ -n "${GW_PID:-}" ] || return 1
+  kill -TERM "$GW_PID" 2>/dev/null || true
+  wait "$GW_PID" 2>/dev/null || rc=$?
+  GW_PID=
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|Sanitizer:' "$GW_TMP/serve.log"; then
+    echo "# sanitizer report in the server log:"
+    grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|Sanitizer:' "$GW_TMP/serve.log" |
+      head -60 | sed 's/^/#   /'
+    return 1
+  fi
+  if [ $rc -ne 0 ]; then
+    echo "# the server exited with status $rc"
+    return 1
+  fi
+  return 0
+}
+
+gw_log_tail() {
+  sed 's/^/#   /' "$GW_TMP/serve.log" | tail -"${1:-40}"
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The command line as operators and scripts use it: outputs, one-line errors, exit codes
+# (0 ok, 1 failure at run time, 2 usage), check on good and broken configs, user and client
+# administration.
+. "$(dirname "$0")/lib_server.sh"
+
+out=$WORK/out
+err=$WORK/err
+run() { # expected-exit, args...; stdout in $out, stderr in $err
+  local want=$1; shift
+  local rc=0
+  "$BIN" "$@" >"$out" 2>"$err" || rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "  '$*' exited $rc, wanted $want; stderr: $(head -c 300 "$err")"
+    return 1
+  fi
+}
+jqe() { jq -e "$@" >/dev/null; }
+one_line_err() { [ "$(wc -l <"$err")" -eq 1 ] && [ ! -s "$out" ]; }
+err_has() { grep -q -- "$1" "$err" || { echo "  stderr lacks '$1': $(cat "$err")"; return 1; }; }
+out_has() { grep -q -- "$1" "$out" || { echo "  stdout lacks '$1': $(head -c 500 "$out")"; return 1; }; }
+
+# --version, --help, help COMMAND
+expect "--version exits 0" run 0 --version
+expect "--version prints name and version" grep -Eq '^koder-id-v2-gateway [0-9]+\.[0-9]+\.[0-9]+$' "$out"
+expect "--help exits 0 on stdout" run 0 --help
+expect "--help lists the commands" bash -c "grep -q serve '$out' && grep -q check '$out' && grep -q client '$out'"
+expect "help client exits 0" run 0 help client
+expect "help client shows client add" out_has "client add --name"
+expect "client --help is the same" run 0 client --help
+expect "help of an unknown command exits 2" run 2 help nosuch
+expect "no arguments exit 2" run 2
+expect "unknown command exits 2" run 2 frobnicate
+expect "unknown command: one line on stderr" one_line_err
+expect "unknown command names it" err_has "frobnicate"
+
+conf=$WORK/gw.conf
+write_config "$conf"
+
+# usage errors exit 2 with one line, before touching anything
+expect "user add without --email exits 2" run 2 user add --config "$conf" --username x --password-stdin
+expect "usage error is one line" one_line_err
+expect "user add without --password-stdin exits 2" run 2 user add --config "$conf" --username x --email x@example.com
+expect "user with an unknown subcommand exits 2" run 2 user frob
+expect "client add with a bad type exits 2" run 2 client add --config "$conf" --name n --type tv --redirect-uri https://a/cb
+expect "client add without a redirect uri exits 2" run 2 client add --config "$conf" --name n --type web
+expect "client add with a fragment in the redirect exits 2" run 2 client add --config "$conf" --name n --type web --redirect-uri 'https://a/cb#x'
+expect "a spa client with a secret is refused (2)" run 2 client add --config "$conf" --name n --type spa --redirect-uri https://a/cb --auth-method basic
+expect "refusal says why" err_has "public"
+expect "an unknown option exits 2" run 2 client list --config "$conf" --frob
+expect "--config without a value exits 2" run 2 check --config
+
+# broken configs: exit 1, one line naming key and line
+printf 'issuer = http://127.0.0.1:1\nlisten = 127.0.0.1:0\nbogus = 1\n' >"$WORK/bad1.conf"
+expect "check: unknown key exits 1" run 1 check --config "$WORK/bad1.conf"
+expect "check: unknown key is one line" one_line_err
+expect "check: names key and line" err_has "bad1.conf:3: unknown key 'bogus'"
+printf 'workers = 2\nworkers = 3\n' >"$WORK/bad2.conf"
+expect "check: duplicate key exits 1" run 1 check --config "$WORK/bad2.conf"
+expect "check: duplicate named with its line" err_has "bad2.conf:2: duplicate key 'workers'"
+printf '\n\nissuer = http://example.com/\n' >"$WORK/bad3.conf"
+expect "check: bad issuer exits 1" run 1 check --config "$WORK/bad3.conf"
+expect "check: bad issuer names key and line" err_has "bad3.conf:3: issuer"
+printf 'storage = kdbnext\nkdbnext.address = 127.0.0.1:1\nkdbnext.tenant = 42\n' >"$WORK/bad4.conf"
+expect "check: a preseeded kdb-next tenant exits 1" run 1 check --config "$WORK/bad4.conf"
+expect "check: says why" err_has "preseeded range"
+expect "check: missing config file exits 1" run 1 check --config "$WORK/nope.conf"
+expect "environment: unknown variable exits 1 naming it" bash -c "! KODER_ID_V2_LISTN=1 '$BIN' check --config '$conf' 2>'$err' >/dev/null && grep -q KODER_ID_V2_LISTN '$err'"
+expect "environment: bad value exits 1 naming it" bash -c "! KODER_ID_V2_WORKERS=x '$BIN' check --config '$conf' 2>'$err' >/dev/null && grep -q KODER_ID_V2_WORKERS '$err'"
+
+# a fresh data dir: serve creates master key and first signing key
+start_server "$conf"
+stop_server
+expect "serve created the master key 0600" bash -c "[ \"\$(stat -c %a '$WORK/master.key')\" = 600 ] && [ \"\$(stat -c %s '$WORK/master.key')\" = 32 ]"
+
+# user add
+expect "user add exits 0" bash -c "printf 'correct horse battery\n' | '$BIN' user add --config '$conf' --username alice --email alice@example.com --given-name Alice --family-name Liddell --password-stdin >'$out' 2>'$err'"
+expect "user add prints an 18-digit id" grep -Eq '^[0-9]{18}$' "$out"
+uid=$(cat "$out")
+expect "the same username again exits 1" bash -c "! printf 'x\n' | '$BIN' user add --config '$conf' --username ALICE --email b@example.com --password-stdin >'$out' 2>'$err'"
+expect "...saying it is taken" err_has "taken"
+expect "an empty password exits 1" bash -c "! printf '\n' | '$BIN' user add --config '$conf' --username bob --email b@example.com --password-stdin >/dev/null 2>&1"
+
+# client add / list / show
+expect "client add web --json exits 0" run 0 client add --config "$conf" --name "Demo app" --type web --redirect-uri http://127.0.0.1:8191/callback --redirect-uri https://app.example.com/cb --post-logout-uri https://app.example.com/ --json
+expect "--json is one object with id and a 64-char secret" jqe '(.client_id|test("^[0-9]{18}$")) and (.client_secret|test("^[A-Za-z0-9]{64}$")) and (keys|length==2)' "$out"
+cid=$(jq -r .client_id "$out")
+secret=$(jq -r .client_secret "$out")
+expect "client add spa --json has no secret" run 0 client add --config "$conf" --name spa --type spa --redirect-uri http://localhost:3000/cb --client-id my-spa@demo --json
+expect "...only the client id" jqe '.client_id=="my-spa@demo" and (has("client_secret")|not)' "$out"
+expect "an existing client id exits 1" run 1 client add --config "$conf" --name again --type spa --redirect-uri http://localhost:3000/cb --client-id my-spa@demo
+expect "client add plain prints id and secret" run 0 client add --config "$conf" --name native --type native --redirect-uri com.example.app:/cb --access-token jwt
+expect "...client_id line" out_has "^client_id: "
+expect "client list exits 0" run 0 client list --config "$conf"
+expect "client list shows all three" bash -c "[ \$(wc -l <'$out') -eq 3 ] && grep -q '$cid' '$out' && grep -q 'my-spa@demo' '$out'"
+expect "client list --json" run 0 client list --config "$conf" --json
+expect "...an array of three without secrets" bash -c "jq -e 'length==3 and all(.[]; has(\"secret_hash\")|not)' '$out' >/dev/null && ! grep -q '$secret' '$out'"
+expect "client show --json" run 0 client show --config "$conf" "$cid" --json
+expect "...fields as added" jqe '.name=="Demo app" and .type=="web" and .auth_method=="basic" and .has_secret and (.redirect_uris|length==2) and .post_logout_redirect_uris==["https://app.example.com/"]' "$out"
+expect "...spa defaults to auth none" bash -c "'$BIN' client show --config '$conf' my-spa@demo --json | jq -e '.auth_method==\"none\" and (.has_secret|not)' >/dev/null"
+expect "client show text" run 0 client show --config "$conf" "$cid"
+expect "...never prints the secret" bash -c "! grep -q '$secret' '$out'"
+expect "client show of an unknown id exits 1" run 1 client show --config "$conf" 999
+expect "...one line" one_line_err
+expect "the secret is not stored in clear" bash -c "! grep -rqa '$secret' '$WORK/data'"
+
+# keys list and check on a populated store
+expect "keys list exits 0" run 0 keys list --config "$conf"
+expect "keys list shows one signing v2 key" bash -c "grep -Ec '^[0-9]{18}\sRS256\ssigning\sv2' '$out' | grep -qx 1"
+expect "check exits 0" run 0 check --config "$conf"
+expect "check prints the counts" bash -c "grep -qx 'users: 1' '$out' && grep -qx 'clients: 3' '$out' && grep -qx 'orgs: 1' '$out' && grep -qx 'projects: 1' '$out'"
+expect "check prints issuer and the key id" bash -c "grep -qx 'issuer: http://127.0.0.1:18190' '$out' && grep -Eq '^key: [0-9]{18} RS256 signing' '$out'"
+expect "check: a --set flag overrides the file" run 0 check --config "$conf" --set issuer=https://id.example.com
+expect "...and shows it" out_has "issuer: https://id.example.com"
+expect "check: env overrides the file" bash -c "KODER_ID_V2_ISSUER=https://env.example.com '$BIN' check --config '$conf' | grep -qx 'issuer: https://env.example.com'"
+
+# a wrong master key is a problem check and serve both report
+cp "$WORK/master.key" "$WORK/master.key.good"
+head -c 32 /dev/urandom >"$WORK/master.key"
+expect "check with another master key exits 1" run 1 check --config "$conf"
+expect "...one line saying the master key does not decrypt" bash -c "[ \$(wc -l <'$err') -eq 1 ] && grep -q 'does not decrypt' '$err'"
+expect "serve with another master key exits 1" run 1 serve --config "$conf"
+expect "...one line" bash -c "[ \$(grep -vc '^<6>' '$err') -eq 1 ]"
+cp "$WORK/master.key.good" "$WORK/master.key"
+chmod 644 "$WORK/master.key"
+expect "a world-readable master key is refused" run 1 check --config "$conf"
+expect "...saying so" err_has "readable"
+chmod 600 "$WORK/master.key"
+head -c 31 /dev/urandom >"$WORK/short.key"; chmod 600 "$WORK/short.key"
+expect "a master key of the wrong size is refused" run 1 check --config "$conf" --set master_key_file="$WORK/short.key"
+expect "...saying so" err_has "exactly 32 bytes"
+expect "check on a missing data dir exits 1" run 1 check --config "$conf" --set data_dir="$WORK/none"
+
+finish
