@@ -2,8 +2,9 @@
 /*
  * `export FILE` and `import-backup FILE`: a consistent dump of the store's tenant and its
  * restore (format and guarantees in storage/backup.h). The backup holds password and secret
- * hashes and encrypted keys, so export creates it 0600, never over an existing file, and only
- * gives it its name once it is complete and synced: a file under that name is always whole.
+ * hashes and encrypted keys, so export creates it 0600 and never over an existing file. A
+ * failed export empties and removes what it wrote; a partial file could not be imported anyway
+ * (no trailer, no checksum).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,47 +27,21 @@ static void fclosep(FILE **f)
         fclose(*f);
 }
 
-/* Syncs the folder holding @path so a rename into it survives a crash. */
-static void sync_dir_of(const char *path)
+/*
+ * The backup file is created before cli_open(): that may switch the process to the data dir's
+ * owner (server/privdrop.h), who cannot write where root keeps backups. O_EXCL: never over an
+ * existing file. The folder is opened now too, to sync the new name later.
+ */
+static int create_backup_file(const char *path, int *ret_fd, int *ret_dirfd, struct err *e)
 {
-    _cleanup_free_ char *copy = strdup(path);
-    if (!copy)
-        return;
-    _cleanup_close_ int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0)
-        fsync(fd);
-}
-
-static int export_to_path(struct store *s, const char *path, struct store_backup_stats *st,
-                          struct err *e)
-{
-    struct stat sb;
-    if (lstat(path, &sb) == 0)
-        return err_set(e, -E_EXISTS, "'%.100s' exists: choose a new file name", path);
-    size_t n = strlen(path);
-    _cleanup_free_ char *tmp = malloc(n + 16);
-    if (!tmp)
-        return err_set(e, -E_NOMEM, "out of memory");
-    snprintf(tmp, n + 16, "%s.part-XXXXXX", path);
-    int fd = mkstemp(tmp); /* 0600 */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return err_set(e, -E_IO, "'%.100s': %s", path, strerror(errno));
-    _cleanup_(fclosep) FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return err_set(e, -E_IO, "'%.100s': %s", path, strerror(errno));
-    }
-    int r = store_export(s, f, st, e); /* flushes and fsyncs */
-    if (r == 0 && fclose(TAKE_PTR(f)) != 0)
-        r = err_set(e, -E_IO, "'%.100s': %s", path, strerror(errno));
-    /* link() instead of rename(): never replaces a file that appeared meanwhile. */
-    if (r == 0 && link(tmp, path) < 0)
-        r = err_set(e, errno == EEXIST ? -E_EXISTS : -E_IO, "'%.100s': %s", path, strerror(errno));
-    unlink(tmp);
-    if (r == 0)
-        sync_dir_of(path);
-    return r;
+        return err_set(e, errno == EEXIST ? -E_EXISTS : -E_IO, "'%.100s': %s%s", path,
+                       strerror(errno), errno == EEXIST ? ": choose a new file name" : "");
+    _cleanup_free_ char *copy = strdup(path);
+    *ret_dirfd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    *ret_fd = fd;
+    return 0;
 }
 
 int cmd_export(int argc, char **argv)
@@ -82,23 +57,46 @@ int cmd_export(int argc, char **argv)
         return cli_usage("export", "unexpected argument '%s'", argv[2]);
     const char *path = argv[1];
 
-    struct cli cl;
-    if ((r = cli_open(&cl, &co, CLI_STORE | CLI_READ_ONLY)) != 0)
-        return r;
     struct err e = {0};
-    struct store_backup_stats st = {0};
     bool to_stdout = strcmp(path, "-") == 0;
-    if (to_stdout)
-        r = store_export(cl.store, stdout, &st, &e);
-    else
-        r = export_to_path(cl.store, path, &st, &e);
+    _cleanup_close_ int dirfd = -1;
+    int fd = -1;
+    if (!to_stdout && create_backup_file(path, &fd, &dirfd, &e) < 0)
+        return cli_fail("export: %s", e.msg);
+    _cleanup_(fclosep) FILE *f = to_stdout ? NULL : fdopen(fd, "w");
+    if (!to_stdout && !f) {
+        close(fd);
+        unlink(path);
+        return cli_fail("export: '%s': %s", path, strerror(errno));
+    }
+
+    struct cli cl;
+    if ((r = cli_open(&cl, &co, CLI_STORE | CLI_READ_ONLY)) != 0) {
+        if (f && ftruncate(fileno(f), 0) == 0)
+            unlink(path);
+        return r;
+    }
+    struct store_backup_stats st = {0};
+    r = store_export(cl.store, to_stdout ? stdout : f, &st, &e); /* flushes and fsyncs */
+    if (r == 0 && f && fclose(TAKE_PTR(f)) != 0)
+        r = err_set(&e, -E_IO, "'%.100s': %s", path, strerror(errno));
     int status = CLI_EXIT_OK;
-    if (r < 0)
-        status = cli_fail("export: %s", e.msg);
-    else
+    if (r < 0) {
+        /* Empty what was written (an import would refuse it anyway: no trailer). */
+        if (f)
+            (void)ftruncate(fileno(f), 0);
+        if (!to_stdout && unlink(path) < 0)
+            status =
+                cli_fail("export: %s (the incomplete '%s' is left empty: remove it)", e.msg, path);
+        else
+            status = cli_fail("export: %s", e.msg);
+    } else {
+        if (dirfd >= 0)
+            fsync(dirfd);
         fprintf(to_stdout ? stderr : stdout,
                 "exported %" PRIu64 " entries (%" PRIu64 " bytes) of tenant %" PRIu64 " to %s\n",
                 st.entries, st.bytes, cl.store->tenant, to_stdout ? "stdout" : path);
+    }
     cli_close(&cl);
     return status;
 }
@@ -115,6 +113,8 @@ int cmd_import_backup(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--merge") == 0)
             flags |= STORE_IMPORT_MERGE;
+        else if (strcmp(argv[i], "--replace") == 0)
+            flags |= STORE_IMPORT_REPLACE;
         else if (argv[i][0] == '-' && argv[i][1] != '\0')
             return cli_usage("import-backup", "unknown option '%s'", argv[i]);
         else if (path)
@@ -124,6 +124,8 @@ int cmd_import_backup(int argc, char **argv)
     }
     if (!path)
         return cli_usage("import-backup", "missing FILE");
+    if ((flags & STORE_IMPORT_MERGE) && (flags & STORE_IMPORT_REPLACE))
+        return cli_usage("import-backup", "--merge and --replace exclude each other");
 
     _cleanup_(fclosep) FILE *f = NULL;
     if (strcmp(path, "-") != 0 && !(f = fopen(path, "re")))

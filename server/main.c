@@ -90,15 +90,18 @@ static const struct command commands[] = {
      "running. It holds password hashes and encrypted keys: keep it like the data dir.\n"
      "\n" COMMON_OPTS},
     {"import-backup", cmd_import_backup, "restore a dump made by export",
-     "usage: " CLI_PROG " import-backup [--merge] [--config FILE] [--set KEY=VALUE ...] FILE\n"
+     "usage: " CLI_PROG " import-backup [--replace | --merge] [--config FILE]\n"
+     "           [--set KEY=VALUE ...] FILE\n"
      "\n"
      "Restores a dump made by export (from stdin for -). The whole file is verified first\n"
      "(structure, checksum): a damaged or truncated file is refused before anything is\n"
-     "written. A store that already holds data is refused unless --merge, which overwrites\n"
-     "the keys in the file and keeps the others. Entries keep their expiry times (and, on\n"
-     "lmdb without --merge, their versions); those that expired since the export are skipped.\n"
+     "written. A store that already holds data is refused unless --replace (the store is\n"
+     "emptied, then becomes the dump) or --merge (the keys in the dump are written over it,\n"
+     "the others stay). Entries keep their expiry times (and, on lmdb without --merge, their\n"
+     "versions); those that expired since the export are skipped. Stop serve first.\n"
      "\n"
-     "  --merge            restore into a store that already holds data\n" COMMON_OPTS},
+     "  --replace          empty the store first: what a disaster restore wants\n"
+     "  --merge            write over a store that holds data, keeping its other keys\n" COMMON_OPTS},
 };
 
 /* Placeholders for commands other files provide; the real definitions win at link time. */

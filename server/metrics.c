@@ -308,6 +308,7 @@ int metrics_render(struct buf *out)
 struct timed_store {
     struct store base;
     struct store *inner;
+    struct store_ops ops; /* timed_ops under the inner backend's name */
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -368,6 +369,25 @@ static int t_purge(struct store *s, size_t *ret_purged, struct err *e)
     TIMED(METRICS_STORE_PURGE, store_purge_expired(INNER, ret_purged, e));
 }
 
+/* Backup walks and restores: forwarded untimed, so the inner backend's snapshot and bulk
+ * writes are kept (store_each/store_restore/store_clear fall back to slower, weaker paths
+ * when these are NULL). */
+static int t_each(struct store *s, store_each_cb cb, void *cbdata, struct err *e)
+{
+    return store_each(INNER, cb, cbdata, e);
+}
+
+static int t_restore(struct store *s, const struct store_entry *items, size_t n, bool keep_versions,
+                     struct err *e)
+{
+    return store_restore(INNER, items, n, keep_versions, e);
+}
+
+static int t_clear(struct store *s, struct err *e)
+{
+    return store_clear(INNER, e);
+}
+
 static void t_close(struct store *s)
 {
     store_close(INNER);
@@ -384,6 +404,9 @@ static const struct store_ops timed_ops = {
     .ping = t_ping,
     .purge_expired = t_purge,
     .close = t_close,
+    .each = t_each,
+    .restore = t_restore,
+    .clear = t_clear,
 };
 
 int metrics_store_wrap(struct store *inner, struct store **ret, struct err *e)
@@ -391,7 +414,9 @@ int metrics_store_wrap(struct store *inner, struct store **ret, struct err *e)
     struct timed_store *ts = calloc(1, sizeof *ts);
     if (!ts)
         return err_set(e, -E_NOMEM, "out of memory");
-    ts->base.ops = &timed_ops;
+    ts->ops = timed_ops;
+    ts->ops.name = inner->ops->name;
+    ts->base.ops = &ts->ops;
     ts->base.tenant = inner->tenant;
     ts->inner = inner;
     *ret = &ts->base;

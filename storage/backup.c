@@ -322,6 +322,9 @@ int store_import_backup(struct store *s, FILE *in, unsigned flags,
 {
     _cleanup_(fclosep) FILE *copy = NULL;
     FILE *f = in;
+    bool merge = flags & STORE_IMPORT_MERGE, replace = flags & STORE_IMPORT_REPLACE;
+    if (merge && replace)
+        return err_set(e, -E_INVALID, "merge and replace exclude each other");
     off_t start = ftello(in);
     if (start < 0 || fseeko(in, start, SEEK_SET) != 0) {
         /* A pipe: keep a private copy so the file can be read twice. */
@@ -343,8 +346,11 @@ int store_import_backup(struct store *s, FILE *in, unsigned flags,
     if (r < 0)
         return r;
 
-    bool merge = flags & STORE_IMPORT_MERGE;
-    if (!merge) {
+    if (replace) {
+        r = store_clear(s, e);
+        if (r < 0)
+            return r;
+    } else if (!merge) {
         struct store_list l = {0};
         r = store_scan(s, NULL, 0, NULL, 0, 1, &l, e);
         if (r < 0)

@@ -43,13 +43,18 @@ int store_export(struct store *s, FILE *out, struct store_backup_stats *ret_stat
 
 /** Let import-backup write into a tenant that already has data (keys in the file win). */
 #define STORE_IMPORT_MERGE 0x1u
+/** Empty the tenant first (after the file was verified): the store becomes the backup. */
+#define STORE_IMPORT_REPLACE 0x2u
 
 /**
  * Restores a file written by store_export() into @s's tenant. The whole file is checked first
  * (structure, limits, key order, count, checksum, nothing after the trailer): a corrupt or
- * truncated file gives -E_INVALID and nothing is written. Without STORE_IMPORT_MERGE a tenant
- * that holds any live key is refused (-E_EXISTS); entries then keep their versions and expiry
- * (where the backend supports it, see store_restore()); with it, entries get new versions.
+ * truncated file gives -E_INVALID and nothing is written. By default a tenant that holds any
+ * live key is refused (-E_EXISTS). STORE_IMPORT_REPLACE empties it first (store_clear());
+ * STORE_IMPORT_MERGE writes over it, entries getting new versions; both at once is -E_INVALID.
+ * Otherwise entries keep their versions and expiry (where the backend supports it, see
+ * store_restore()). Not atomic: a failure while writing (disk full) leaves part of the file
+ * written; run it again with STORE_IMPORT_REPLACE.
  * Entries that expired since the export are skipped. @in must be seekable or is first copied
  * to a temporary file. @ret_stats may be NULL.
  */

@@ -895,6 +895,25 @@ static int lmdb_restore(struct store *base, const struct store_entry *items, siz
     return 0;
 }
 
+/* Empties the tenant's DB in one transaction (the DB itself stays). */
+static int lmdb_clear(struct store *base, struct err *e)
+{
+    struct lmdb_store *s = lm(base);
+    MDB_txn *txn = NULL;
+    int r = write_begin(s, &txn, e);
+    if (r < 0 || !s->exists) {
+        if (txn)
+            mdb_txn_abort(txn);
+        return r;
+    }
+    int rc = mdb_drop(txn, s->dbi, 0);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_fail(e, rc, "clear");
+    }
+    return write_commit(txn, e);
+}
+
 static const struct store_ops lmdb_ops = {
     .name = "lmdb",
     .get = lmdb_get,
@@ -907,4 +926,5 @@ static const struct store_ops lmdb_ops = {
     .close = lmdb_close,
     .each = lmdb_each,
     .restore = lmdb_restore,
+    .clear = lmdb_clear,
 };

@@ -174,3 +174,26 @@ int store_restore(struct store *s, const struct store_entry *items, size_t n, bo
     }
     return 0;
 }
+
+int store_clear(struct store *s, struct err *e)
+{
+    if (s->ops->clear)
+        return s->ops->clear(s, e);
+    for (;;) {
+        struct store_list l = {0};
+        int r = store_scan(s, NULL, 0, NULL, 0, 1000, &l, e);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < l.n && r >= 0; i++) {
+            r = store_del(s, l.items[i].key, l.items[i].klen, 0, e);
+            if (r == -E_NOTFOUND) /* expired or deleted meanwhile */
+                r = 0;
+        }
+        bool more = l.more;
+        store_list_release(&l);
+        if (r < 0)
+            return r;
+        if (!more)
+            return 0;
+    }
+}

@@ -87,6 +87,7 @@ struct store_ops {
     int (*each)(struct store *s, store_each_cb cb, void *cbdata, struct err *e);
     int (*restore)(struct store *s, const struct store_entry *items, size_t n, bool keep_versions,
                    struct err *e);
+    int (*clear)(struct store *s, struct err *e);
 };
 
 /** The common head of every backend's struct store. */
@@ -157,6 +158,13 @@ int store_each(struct store *s, store_each_cb cb, void *cbdata, struct err *e);
  */
 int store_restore(struct store *s, const struct store_entry *items, size_t n, bool keep_versions,
                   struct err *e);
+
+/**
+ * Deletes every key of the tenant (import-backup --replace); other tenants are untouched. A
+ * backend with a `clear` op does it in one transaction (LMDB: mdb_drop); otherwise this deletes
+ * page by page through scan() and del(). Writes racing it may survive it.
+ */
+int store_clear(struct store *s, struct err *e);
 
 /** Frees what a get returned and zeroes @v. */
 void store_value_release(struct store_value *v);

@@ -57,7 +57,7 @@ stop_serve() {
 kids() { curl -sf "http://127.0.0.1:$port/oauth/v2/keys" | /usr/bin/python3 -c \
   'import json,sys; print(" ".join(sorted(k["kid"] for k in json.load(sys.stdin)["keys"])))'; }
 
-echo "1..18"
+echo "1..23"
 
 # some data: a user, a client, and the signing key serve makes
 echo "correct horse battery" | g user add --username alice --email alice@example.com \
@@ -77,6 +77,11 @@ if grep -q "^exported [0-9]* entries ([0-9]* bytes) of tenant 1 to $dir/one.bak$
   ok "export says what it wrote"
 else
   not_ok "export says what it wrote" "$(cat "$dir/out")"
+fi
+if head -2 "$dir/one.bak" | grep -q '^tenant 1 created_ms [0-9]* backend lmdb$'; then
+  ok "the dump's header names the tenant and backend"
+else
+  not_ok "the dump's header names the tenant and backend" "$(head -2 "$dir/one.bak" | cat -v)"
 fi
 mode=$(stat -c %a "$dir/one.bak" 2>/dev/null)
 if [ "$mode" = 600 ] && ! ls "$dir" | grep -q part; then
@@ -139,6 +144,19 @@ stop_serve
 # a store with data is refused unless --merge
 expect "import-backup refuses a store with data" 1 g import-backup --set "data_dir=$dir/b" "$dir/one.bak"
 expect "import-backup --merge accepts it" 0 g import-backup --merge --set "data_dir=$dir/b" "$dir/one.bak"
+# --replace: the store becomes the dump again (the user added after it is gone)
+echo "another password here" | g user add --username bob --email bob@example.com \
+  --password-stdin --set "data_dir=$dir/b" >/dev/null 2>&1
+g check --set "data_dir=$dir/b" >"$dir/check.b2" 2>&1
+expect "import-backup --replace accepts it" 0 g import-backup --replace --set "data_dir=$dir/b" "$dir/one.bak"
+g check --set "data_dir=$dir/b" >"$dir/check.b3" 2>&1
+if grep -q '^users: 2' "$dir/check.b2" &&
+  diff <(grep -v '^storage:' "$dir/check.a") <(grep -v '^storage:' "$dir/check.b3") >/dev/null; then
+  ok "after --replace the store holds exactly the dump"
+else
+  not_ok "after --replace the store holds exactly the dump" "$(cat "$dir/check.b2")" "$(diff "$dir/check.a" "$dir/check.b3")"
+fi
+expect "--replace with --merge is a usage error" 2 g import-backup --replace --merge "$dir/one.bak"
 
 # stdout to stdin
 g export - 2>/dev/null | g import-backup --set "data_dir=$dir/d" - >"$dir/out" 2>&1
@@ -149,4 +167,23 @@ else
 fi
 
 expect "export without FILE is a usage error" 2 g export
+
+# As root on a data dir of the service's user, commands switch to that user
+# (server/privdrop.h): export must still write where only root may (a 0700 folder).
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  cp -a "$dir/b" "$dir/e"
+  chown -R nobody "$dir/e"
+  chmod 755 "$dir"
+  mkdir -m 700 "$dir/rootonly"
+  g export --set "data_dir=$dir/e" "$dir/rootonly/priv.bak" >"$dir/out" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ] && [ "$(stat -c '%U %a' "$dir/rootonly/priv.bak")" = "root 600" ] &&
+    g import-backup --set "data_dir=$dir/f" "$dir/rootonly/priv.bak" >>"$dir/out" 2>&1; then
+    ok "export from the service user's store into a root-only folder"
+  else
+    not_ok "export from the service user's store into a root-only folder" "rc=$rc" "$(cat "$dir/out")"
+  fi
+else
+  ok "export from the service user's store into a root-only folder # SKIP not root"
+fi
 exit $failed

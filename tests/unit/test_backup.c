@@ -505,6 +505,63 @@ static void test_export_is_a_snapshot(void **state)
     store_close(s);
 }
 
+/* --replace: the tenant becomes exactly the dump, versions included; other tenants stay. */
+static void test_replace(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    struct store *src = fresh_store(1), *dst = fresh_store(1);
+    fill(src);
+    size_t len = 0;
+    struct store_backup_stats st = {0};
+    unsigned char *buf = export_mem(src, &len, &st);
+    put(dst, "zz-extra", 8, "x", 1, 0);
+    put(dst, "user/00001", 10, "changed", 7, 0);
+    assert_int_equal(import_mem(dst, buf, len, STORE_IMPORT_REPLACE | STORE_IMPORT_MERGE, NULL, &e),
+                     -E_INVALID);
+    assert_int_equal(count_keys(dst), 2);
+    /* A damaged file leaves the store as it was: nothing cleared. */
+    buf[len / 2] ^= 1;
+    assert_int_equal(import_mem(dst, buf, len, STORE_IMPORT_REPLACE, NULL, &e), -E_INVALID);
+    assert_int_equal(count_keys(dst), 2);
+    buf[len / 2] ^= 1;
+    assert_int_equal(import_mem(dst, buf, len, STORE_IMPORT_REPLACE, &st, &e), 0);
+    assert_same(src, dst, true);
+
+    /* The generic clear (no clear op) does the same, one tenant only. */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/replace-shared", tmpbase);
+    struct store_config cfg = {.backend = "lmdb", .data_dir = dir, .tenant = 1};
+    struct store *a = NULL, *b = NULL;
+    assert_int_equal(store_open(&cfg, &a, &e), 0);
+    cfg.tenant = 2;
+    assert_int_equal(store_open(&cfg, &b, &e), 0);
+    for (int i = 0; i < 2100; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%04d", i);
+        put(a, k, strlen(k), "v", 1, 0);
+    }
+    put(b, "kb", 2, "v", 1, 0);
+    static struct store_ops plain;
+    const struct store_ops *a_ops = a->ops;
+    plain = *a_ops;
+    plain.clear = NULL;
+    a->ops = &plain;
+    assert_int_equal(store_clear(a, &e), 0);
+    a->ops = a_ops;
+    assert_int_equal(count_keys(a), 0);
+    assert_int_equal(count_keys(b), 1);
+    put(a, "k", 1, "v", 1, 0);
+    assert_int_equal(store_clear(a, &e), 0);
+    assert_int_equal(count_keys(a), 0);
+    assert_int_equal(count_keys(b), 1);
+    store_close(a);
+    store_close(b);
+    free(buf);
+    store_close(src);
+    store_close(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_generic_fallbacks),
         cmocka_unit_test(test_tenant_scope),
         cmocka_unit_test(test_export_is_a_snapshot),
+        cmocka_unit_test(test_replace),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

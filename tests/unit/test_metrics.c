@@ -241,6 +241,11 @@ static void test_store_decorator(void **state)
     store_list_release(&l);
     assert_int_equal(store_del(s, "k1", 2, 0, &e), 0);
     assert_int_equal(store_ping(s, &e), 0);
+    /* backup walks and restores reach the backend's own ops, under its name */
+    assert_string_equal(s->ops->name, "lmdb");
+    assert_int_equal(s->ops->each != NULL, inner->ops->each != NULL);
+    assert_int_equal(s->ops->restore != NULL, inner->ops->restore != NULL);
+    assert_int_equal(s->ops->clear != NULL, inner->ops->clear != NULL);
     /* a call the interface refuses never reaches a backend, nor the decorator */
     assert_true(store_get(s, "", 0, &v, &e) < 0);
 
