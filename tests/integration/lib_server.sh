@@ -42,6 +42,20 @@ write_config() {
     echo "workers = 2"
     echo "pool_threads = 4"
     echo "lmdb.map_size = 64M"
+    if [ "${KODER_TEST_STORE:-lmdb}" = kdbnext ]; then
+      # Under tests/kdbnext/run.sh (which starts a reference kdb-next and exports these):
+      #   meson test --suite integration --wrapper "$PWD/tests/kdbnext/run.sh --"
+      echo "storage = kdbnext"
+      echo "kdbnext.address = $KODER_TEST_KDB_ADDRESS"
+      echo "kdbnext.token_file = $KODER_TEST_KDB_TOKEN_FILE"
+      echo "kdbnext.tenant = $KODER_TEST_KDB_TENANT"
+      echo "kdbnext.timeout_ms = 5000"
+      if [ "${KODER_TEST_KDB_PLAINTEXT:-0}" = 1 ]; then
+        echo "kdbnext.plaintext = on"
+      else
+        echo "kdbnext.tls_ca_file = $KODER_TEST_KDB_CA"
+      fi
+    fi
     for l in "$@"; do echo "$l"; done
   } >"$f"
 }

@@ -18,7 +18,7 @@
 # Exported: KODER_TEST_KDB_ADDRESS, _PORT, _TOKEN_FILE, _TENANT (1000001), _PLAINTEXT (1/0),
 # _CA (= _CA_FILE), _OTHER_CA (a CA that signed nothing the server has), _CERT/_KEY (= _CERT_FILE/
 # _KEY_FILE: the client's, --mtls),
-# _CONTROL (server.py --control), _PID, _DIR.
+# _CONTROL (server.py --control), _PID, _DIR, _DB (the server's SQLite file, plus -wal).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tls=0
@@ -74,7 +74,7 @@ if [ $tls = 1 ]; then
 fi
 
 /usr/bin/python3 "$here/server.py" --port 0 --port-file "$tmp/port" --token-file "$tmp/token" \
-  --control "$tmp/control" "${sargs[@]}" 2>"$tmp/server.log" &
+  --control "$tmp/control" --db "$tmp/kdb.sqlite" "${sargs[@]}" 2>"$tmp/server.log" &
 pid=$!
 for _ in $(seq 300); do
   [ -s "$tmp/port" ] && break
@@ -91,6 +91,7 @@ export KODER_TEST_KDB_TENANT=${KODER_TEST_KDB_TENANT:-1000001}
 export KODER_TEST_KDB_CONTROL=$tmp/control
 export KODER_TEST_KDB_PID=$pid
 export KODER_TEST_KDB_DIR=$tmp
+export KODER_TEST_KDB_DB=$tmp/kdb.sqlite
 if [ $tls = 1 ]; then
   export KODER_TEST_KDB_ADDRESS=localhost:$port KODER_TEST_KDB_PLAINTEXT=0
   export KODER_TEST_KDB_CA=$tmp/ca.pem KODER_TEST_KDB_OTHER_CA=$tmp/other-ca.pem
@@ -103,6 +104,8 @@ else
   export KODER_TEST_KDB_ADDRESS=127.0.0.1:$port KODER_TEST_KDB_PLAINTEXT=1
 fi
 
+# A gateway the command starts reads only what we say here (and nothing from an outer run.sh).
+unset $(env | grep -o '^KODER_ID_V2_[A-Z0-9_]*' || true)
 if [ $gateway_env = 1 ]; then
   export KODER_ID_V2_STORAGE=kdbnext
   export KODER_ID_V2_KDBNEXT_ADDRESS=$KODER_TEST_KDB_ADDRESS

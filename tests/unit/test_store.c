@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -331,6 +332,68 @@ static void test_ttl_overflow(void **state)
     store_close(s);
 }
 
+/* Child of test_multi_process: opens the store itself (never an environment from before the
+ * fork) and adds @n to the counter by cas, retrying conflicts. */
+static int child_increments(const char *dir, int n)
+{
+    struct store_config cfg = {.backend = "lmdb", .data_dir = dir};
+    struct store *s = NULL;
+    struct err e = {0};
+    if (store_open(&cfg, &s, &e) < 0)
+        return 10;
+    for (int done = 0; done < n;) {
+        struct store_value v = {0};
+        uint64_t cur = 0, ver = 0;
+        int r = store_get(s, "counter", 7, &v, &e);
+        if (r == 0) {
+            memcpy(&cur, v.data, sizeof cur);
+            ver = v.version;
+            store_value_release(&v);
+        } else if (r != -E_NOTFOUND) {
+            return 11;
+        }
+        cur++;
+        r = store_cas(s, "counter", 7, ver, &cur, sizeof cur, 0, NULL, &e);
+        if (r == 0)
+            done++;
+        else if (r != -E_CONFLICT)
+            return 12;
+    }
+    store_close(s);
+    return 0;
+}
+
+/* Several processes write one store at once (serve beside an admin command). */
+static void test_multi_process(void **state)
+{
+    (void)state;
+    enum { NPROC = 3, OPS = 300 };
+    char dir[512];
+    new_dir(dir, sizeof dir);
+    pid_t pids[NPROC];
+    for (int i = 0; i < NPROC; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0)
+            _exit(child_increments(dir, OPS));
+    }
+    for (int i = 0; i < NPROC; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    struct store *s = open_at(dir, 0, false, 0);
+    struct store_value v = {0};
+    struct err e = {0};
+    uint64_t cur = 0;
+    assert_int_equal(store_get(s, "counter", 7, &v, &e), 0);
+    memcpy(&cur, v.data, sizeof cur);
+    store_value_release(&v);
+    assert_int_equal(cur, NPROC * OPS);
+    store_close(s);
+}
+
 /* ---- repo.c ---- */
 
 static struct store *repo_store(void)
@@ -489,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_damaged_entry),
         cmocka_unit_test(test_purge_batches),
         cmocka_unit_test(test_ttl_overflow),
+        cmocka_unit_test(test_multi_process),
         cmocka_unit_test(test_repo_user_login_index),
         cmocka_unit_test(test_repo_client),
         cmocka_unit_test(test_repo_corrupt_and_del),

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The cutover rehearsal's relying-party part: openid-client 6 signs in as v1's `root` through
+// apps imported from v1 (rehearsal.sh imports the Koder inventory and starts `serve`).
+// Environment:
+//   ISSUER                          http://127.0.0.1:<port>
+//   LOGIN, PASSWORD, OLD_PASSWORD   root's login name, current and old (must fail) password
+//   SUB                             root's v1 user id
+//   WEB_ID, WEB_SECRET, WEB_REDIRECT     a confidential web app (client_secret_basic)
+//   SPA_ID, SPA_REDIRECT                 a public SPA (PKCE)
+//   NATIVE_ID                            a native app registered for http://127.0.0.1/callback
+// TAP lines without the plan; exit status 0 only when every check held.
+import { createServer } from 'node:http';
+import * as jose from 'jose';
+import * as client from 'openid-client';
+
+const env = process.env;
+for (const k of ['ISSUER', 'LOGIN', 'PASSWORD', 'OLD_PASSWORD', 'SUB', 'WEB_ID', 'WEB_SECRET',
+  'WEB_REDIRECT', 'SPA_ID', 'SPA_REDIRECT', 'NATIVE_ID']) {
+  if (!env[k]) {
+    console.log(`not ok - environment: ${k} is not set`);
+    process.exit(2);
+  }
+}
+const issuer = new URL(env.ISSUER);
+let n = 0;
+let failures = 0;
+function check(cond, what, detail) {
+  n++;
+  if (cond) {
+    console.log(`ok ${n} - ${what}`);
+  } else {
+    failures++;
+    console.log(`not ok ${n} - ${what}`);
+    if (detail !== undefined) console.log(`# ${String(detail).split('\n').join('\n# ')}`);
+  }
+}
+
+class Jar {
+  constructor() { this.cookies = new Map(); }
+  take(res) {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+  }
+  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
+}
+
+function hiddenFields(html) {
+  const fields = {};
+  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
+    fields[m[1]] = m[2].replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  }
+  return fields;
+}
+
+// authorize -> login page -> form post. Returns the redirect URL, or null when the login did
+// not send the browser back to the app (a refused password).
+async function browserLogin(authUrl, redirectPrefix, password) {
+  const jar = new Jar();
+  let res = await fetch(authUrl, { redirect: 'manual' });
+  jar.take(res);
+  if (res.status !== 302 && res.status !== 303) throw new Error(`authorize answered ${res.status} ${await res.text()}`);
+  const loginUrl = new URL(res.headers.get('location'), issuer);
+  res = await fetch(loginUrl, { headers: { cookie: jar.header() }, redirect: 'manual' });
+  jar.take(res);
+  const html = await res.text();
+  if (res.status !== 200) throw new Error(`login page answered ${res.status}`);
+  const action = new URL(/<form method="post" action="([^"]+)"/.exec(html)[1], issuer);
+  const body = new URLSearchParams({ ...hiddenFields(html), loginName: env.LOGIN, password });
+  res = await fetch(action, {
+    method: 'POST',
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+    redirect: 'manual',
+  });
+  const loc = res.headers.get('location');
+  if (!loc || !loc.startsWith(redirectPrefix)) return null;
+  return new URL(loc);
+}
+
+const jwks = jose.createRemoteJWKSet(new URL('/oauth/v2/keys', issuer));
+
+async function signIn(name, { clientId, auth, redirectUri, receive }) {
+  const config = await client.discovery(issuer, clientId, undefined, auth,
+    { execute: [client.allowInsecureRequests] });
+  const verifier = client.randomPKCECodeVerifier();
+  const nonce = client.randomNonce();
+  const state = client.randomState();
+  const authUrl = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope: 'openid profile email',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256', nonce, state,
+  });
+  let callback = await browserLogin(authUrl, redirectUri, env.PASSWORD);
+  check(callback && callback.searchParams.get('state') === state && callback.searchParams.has('code'),
+    `${name}: root signs in with its current password and comes back with a code`);
+  if (!callback) return;
+  if (receive) callback = await receive(callback);
+  const tokens = await client.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state, idTokenExpected: true,
+  });
+  const { payload: idt } = await jose.jwtVerify(tokens.id_token, jwks, {
+    issuer: env.ISSUER, audience: clientId, algorithms: ['RS256'],
+  });
+  check(idt.sub === env.SUB, `${name}: the ID token's sub is root's v1 id`, JSON.stringify(idt));
+  const aud = Array.isArray(idt.aud) ? idt.aud : [idt.aud];
+  check(aud.includes(clientId) && idt.azp === clientId,
+    `${name}: the ID token's aud holds the imported client_id ${clientId}`, JSON.stringify(idt));
+  const info = await client.fetchUserInfo(config, tokens.access_token, idt.sub);
+  check(info.sub === env.SUB && info.email === 'root@koder-id.id.koder.dev',
+    `${name}: userinfo answers root's v1 profile`, JSON.stringify(info));
+
+  // The old password is refused through the same app.
+  const authUrl2 = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope: 'openid',
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256', nonce: client.randomNonce(), state: client.randomState(),
+  });
+  check(await browserLogin(authUrl2, redirectUri, env.OLD_PASSWORD) === null,
+    `${name}: root's old password is refused`);
+}
+
+function loopback() {
+  return new Promise((resolve) => {
+    let pending = null;
+    const srv = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('signed in');
+      if (pending) pending(new URL(req.url, 'http://127.0.0.1'));
+    });
+    srv.listen(0, '127.0.0.1', () => {
+      const port = srv.address().port;
+      resolve({
+        port,
+        srv,
+        redirectUri: `http://127.0.0.1:${port}/callback`,
+        receive(url) {
+          return new Promise((ok, bad) => {
+            pending = (got) => ok(new URL(got.pathname + got.search, `http://127.0.0.1:${port}`));
+            fetch(url).then((r) => r.text()).catch(bad);
+          });
+        },
+      });
+    });
+  });
+}
+
+try {
+  await signIn('web (client_secret_basic)', {
+    clientId: env.WEB_ID, auth: client.ClientSecretBasic(env.WEB_SECRET),
+    redirectUri: env.WEB_REDIRECT,
+  });
+  await signIn('spa (PKCE, no secret)', {
+    clientId: env.SPA_ID, auth: client.None(), redirectUri: env.SPA_REDIRECT,
+  });
+  const lb = await loopback();
+  await signIn(`native (loopback port ${lb.port})`, {
+    clientId: env.NATIVE_ID, auth: client.None(), redirectUri: lb.redirectUri,
+    receive: lb.receive,
+  });
+  lb.srv.close();
+} catch (err) {
+  check(false, 'the rehearsal ran to the end', err.stack || err);
+}
+process.exit(failures ? 1 : 0);
