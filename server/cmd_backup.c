@@ -59,6 +59,8 @@ int cmd_export(int argc, char **argv)
 
     struct err e = {0};
     bool to_stdout = strcmp(path, "-") == 0;
+    if (to_stdout && isatty(STDOUT_FILENO))
+        return cli_usage("export", "not writing a binary dump to a terminal");
     _cleanup_close_ int dirfd = -1;
     int fd = -1;
     if (!to_stdout && create_backup_file(path, &fd, &dirfd, &e) < 0)

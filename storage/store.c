@@ -132,6 +132,11 @@ int store_each(struct store *s, store_each_cb cb, void *cbdata, struct err *e)
         if (r < 0)
             return r;
         for (size_t i = 0; i < l.n && r >= 0; i++) {
+            if (l.items[i].klen == 0 || l.items[i].klen > STORE_KEY_MAX) {
+                r = err_set(e, -E_INTERNAL, "backend returned a key of %zu bytes",
+                            l.items[i].klen);
+                break;
+            }
             r = cb(l.items[i].key, l.items[i].klen, &l.items[i].value, e, cbdata);
             memcpy(after, l.items[i].key, l.items[i].klen);
             alen = l.items[i].klen;

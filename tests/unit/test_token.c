@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -23,6 +25,7 @@
 
 #include "common/rand.h"
 #include "fixture_token.h"
+#include "oidc/claims.h"
 #include "oidc/grant.h"
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
@@ -810,6 +813,106 @@ static void test_userinfo(void **state)
     free(code);
 }
 
+/* Many presentations of one code at the same moment: at most one wins the compare-and-swap,
+ * every other one is a replay, and the replays revoke what the winner got (the winner may even
+ * fail, when a replay revoked its refresh family before it was written: fail closed). */
+#define RACERS 8
+struct racer {
+    const char *body;
+    pthread_barrier_t *start;
+    struct oidc_response resp;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    pthread_barrier_wait(r->start);
+    token_call("100%40proj:websecret", r->body, &r->resp);
+    return NULL;
+}
+
+static void test_concurrent_exchange(void **state)
+{
+    (void)state;
+    struct code_opts o = {.client_id = "100@proj"};
+    char *code = put_code(&o);
+    char *body = exchange_body(code, NULL);
+    /* The secret is verified once first, so the racers meet at the code, not at bcrypt. */
+    struct oidc_response warm;
+    token_call("100%40proj:websecret", "grant_type=authorization_code&code=x&redirect_uri=y",
+               &warm);
+    expect_error(&warm, 400, "invalid_grant");
+    oidc_response_release(&warm);
+
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, RACERS);
+    struct racer racers[RACERS];
+    pthread_t th[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        racers[i] = (struct racer){.body = body, .start = &start};
+        assert_int_equal(pthread_create(&th[i], NULL, race, &racers[i]), 0);
+    }
+    int wins = 0, winner = -1;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(th[i], NULL);
+        if (racers[i].resp.status == 200) {
+            wins++;
+            winner = i;
+        } else {
+            expect_error(&racers[i].resp, 400, "invalid_grant");
+        }
+    }
+    pthread_barrier_destroy(&start);
+    assert_true(wins <= 1);
+    if (wins == 1) {
+        json_t *j = body_json(&racers[winner].resp);
+        struct oidc_response resp;
+        assert_int_equal(userinfo_call("GET", jstr(j, "access_token"), NULL, &resp), 401);
+        oidc_response_release(&resp);
+        json_decref(j);
+    }
+    /* Either way the code is spent. */
+    struct oidc_response again;
+    token_call("100%40proj:websecret", body, &again);
+    expect_error(&again, 400, "invalid_grant");
+    oidc_response_release(&again);
+    for (int i = 0; i < RACERS; i++)
+        oidc_response_release(&racers[i].resp);
+    free(body);
+    free(code);
+}
+
+/* v1's audience over a project with more apps than one scan page holds. */
+static void test_audience_paging(void **state)
+{
+    (void)state;
+    char ids[150][16];
+    for (int i = 0; i < 150; i++) {
+        snprintf(ids[i], sizeof ids[i], "p3-app-%03d", i);
+        struct fx_client c = {.client_id = ids[i], .project_id = "p3", .auth_method = 2};
+        assert_int_equal(fx_client_put(store, &c), 0);
+    }
+    Koderid__V2__Client *c = NULL;
+    struct err e;
+    assert_int_equal(repo_client_get(store, "p3-app-077", &c, &e), 0);
+    json_t *aud = NULL;
+    assert_int_equal(oidc_claims_audience(store, c, &aud, &e), 0);
+    assert_int_equal(json_array_size(aud), 151);
+    for (int i = 0; i < 150; i++)
+        assert_string_equal(json_string_value(json_array_get(aud, (size_t)i)), ids[i]);
+    assert_string_equal(json_string_value(json_array_get(aud, 150)), "p3");
+    json_decref(aud);
+    koderid__v2__client__free_unpacked(c, NULL);
+
+    /* A client without a project: its own id only. */
+    Koderid__V2__Client lone = KODERID__V2__CLIENT__INIT;
+    lone.client_id = (char *)"lone";
+    assert_int_equal(oidc_claims_audience(store, &lone, &aud, &e), 0);
+    assert_int_equal(json_array_size(aud), 1);
+    assert_string_equal(json_string_value(json_array_get(aud, 0)), "lone");
+    json_decref(aud);
+}
+
 int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
@@ -818,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_jwt_access_token), cmocka_unit_test(test_pkce),
         cmocka_unit_test(test_replay_revokes),   cmocka_unit_test(test_code_binding),
         cmocka_unit_test(test_request_checks),   cmocka_unit_test(test_userinfo),
+        cmocka_unit_test(test_concurrent_exchange), cmocka_unit_test(test_audience_paging),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
