@@ -179,7 +179,7 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
         return err_set(e, r, "%s", ge.msg);
 
     _cleanup_(json_decrefp) json_t *aud = NULL;
-    if ((r = oidc_claims_audience(ctx->store, client, &aud, e)) < 0)
+    if ((r = oidc_claims_audience(ctx->store, client, scope, &aud, e)) < 0)
         return r;
     struct oidc_issue in = {
         .client = client,

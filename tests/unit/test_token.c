@@ -896,7 +896,7 @@ static void test_audience_paging(void **state)
     struct err e;
     assert_int_equal(repo_client_get(store, "p3-app-077", &c, &e), 0);
     json_t *aud = NULL;
-    assert_int_equal(oidc_claims_audience(store, c, &aud, &e), 0);
+    assert_int_equal(oidc_claims_audience(store, c, NULL, &aud, &e), 0);
     assert_int_equal(json_array_size(aud), 151);
     for (int i = 0; i < 150; i++)
         assert_string_equal(json_string_value(json_array_get(aud, (size_t)i)), ids[i]);
@@ -907,9 +907,31 @@ static void test_audience_paging(void **state)
     /* A client without a project: its own id only. */
     Koderid__V2__Client lone = KODERID__V2__CLIENT__INIT;
     lone.client_id = (char *)"lone";
-    assert_int_equal(oidc_claims_audience(store, &lone, &aud, &e), 0);
+    assert_int_equal(oidc_claims_audience(store, &lone, NULL, &aud, &e), 0);
     assert_int_equal(json_array_size(aud), 1);
     assert_string_equal(json_string_value(json_array_get(aud, 0)), "lone");
+    json_decref(aud);
+
+    /* Projects named by scope are added when they exist; the zitadel alias and unknown or
+     * malformed ids are not. */
+    Koderid__V2__Project p = KODERID__V2__PROJECT__INIT;
+    p.id = (char *)"p9";
+    p.org_id = (char *)"org1";
+    char key[REPO_KEY_MAX];
+    repo_key(key, "project/%s", p.id);
+    assert_int_equal(repo_put(store, key, &p.base, 0, NULL, &e), 0);
+    assert_int_equal(oidc_claims_audience(store, &lone,
+                                          "openid urn:zitadel:iam:org:project:id:p9:aud "
+                                          "urn:zitadel:iam:org:project:id:zitadel:aud "
+                                          "urn:zitadel:iam:org:project:id:nope:aud "
+                                          "urn:zitadel:iam:org:project:id:p9:x:aud "
+                                          "urn:zitadel:iam:org:project:id::aud "
+                                          "urn:zitadel:iam:org:project:id:p9:aud",
+                                          &aud, &e),
+                     0);
+    assert_int_equal(json_array_size(aud), 2);
+    assert_string_equal(json_string_value(json_array_get(aud, 0)), "p9");
+    assert_string_equal(json_string_value(json_array_get(aud, 1)), "lone");
     json_decref(aud);
 }
 
