@@ -57,14 +57,24 @@ static int setup(void **state)
     }
     const struct fx_client clients[] = {
         /* project p1: a confidential web app, a JWT-access-token app, an SPA */
-        {.client_id = "100@proj", .project_id = "p1", .auth_method = 0, .secret = "websecret",
+        {.client_id = "100@proj",
+         .project_id = "p1",
+         .auth_method = 0,
+         .secret = "websecret",
          .refresh = true},
-        {.client_id = "101", .project_id = "p1", .auth_method = 1, .secret = "jwtsecret",
-         .access_token_type = 1, .refresh = true},
+        {.client_id = "101",
+         .project_id = "p1",
+         .auth_method = 1,
+         .secret = "jwtsecret",
+         .access_token_type = 1,
+         .refresh = true},
         {.client_id = "102@proj", .project_id = "p1", .auth_method = 2},
         /* project p2: another confidential app; one without refresh; an API app */
         {.client_id = "200", .project_id = "p2", .auth_method = 0, .secret = "other"},
-        {.client_id = "201", .project_id = "p2", .auth_method = 0, .secret = "x",
+        {.client_id = "201",
+         .project_id = "p2",
+         .auth_method = 0,
+         .secret = "x",
          .userinfo_in_id_token = true},
         {.client_id = "202", .project_id = "p2", .auth_method = 0, .secret = "api", .kind = 1},
     };
@@ -194,8 +204,7 @@ static EVP_PKEY *jwks_key(const char *kid)
     json_t *k;
     size_t i;
     EVP_PKEY *pkey = NULL;
-    json_array_foreach(json_object_get(j, "keys"), i, k)
-    {
+    json_array_foreach (json_object_get(j, "keys"), i, k) {
         if (strcmp(jstr(k, "kid"), kid) != 0)
             continue;
         assert_string_equal(jstr(k, "kty"), "RSA");
@@ -369,12 +378,11 @@ static void test_id_token_claims(void **state)
     b64url_encode(md, 16, want);
     assert_string_equal(jstr(c, "at_hash"), want);
     /* No userinfo claims without id_token_userinfo_assertion, and nothing else unexpected. */
-    const char *allowed[] = {"iss", "sub", "aud", "exp", "iat", "auth_time",
-                             "nonce", "amr", "azp", "at_hash"};
+    const char *allowed[] = {"iss",       "sub",   "aud", "exp", "iat",
+                             "auth_time", "nonce", "amr", "azp", "at_hash"};
     const char *name;
     json_t *v;
-    json_object_foreach(c, name, v)
-    {
+    json_object_foreach (c, name, v) {
         bool ok = false;
         for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
             ok = ok || strcmp(name, allowed[i]) == 0;
@@ -447,8 +455,7 @@ static void test_pkce(void **state)
     (void)state;
     struct err e;
     assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER, true, &e), 0);
-    assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER "x", true, &e),
-                     -E_INVALID_GRANT);
+    assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER "x", true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(CHALLENGE, "plain", VERIFIER, true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(VERIFIER, "plain", VERIFIER, true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", NULL, false, &e), -E_INVALID_GRANT);
@@ -939,10 +946,10 @@ int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exchange_opaque), cmocka_unit_test(test_id_token_claims),
-        cmocka_unit_test(test_jwt_access_token), cmocka_unit_test(test_pkce),
-        cmocka_unit_test(test_replay_revokes),   cmocka_unit_test(test_code_binding),
-        cmocka_unit_test(test_request_checks),   cmocka_unit_test(test_userinfo),
+        cmocka_unit_test(test_exchange_opaque),     cmocka_unit_test(test_id_token_claims),
+        cmocka_unit_test(test_jwt_access_token),    cmocka_unit_test(test_pkce),
+        cmocka_unit_test(test_replay_revokes),      cmocka_unit_test(test_code_binding),
+        cmocka_unit_test(test_request_checks),      cmocka_unit_test(test_userinfo),
         cmocka_unit_test(test_concurrent_exchange), cmocka_unit_test(test_audience_paging),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
