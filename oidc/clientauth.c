@@ -293,6 +293,10 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         secret = form_secret;
         ret->method = OIDC_AUTH_POST;
     } else if (assertion || assertion_type) {
+        /* private_key_jwt (issue 5): verify the assertion with oidc_jwt_verify() and a key
+         * callback over authnkey/<client_id>/<kid> (AuthnKey has no alg: pass "" and jwt.c
+         * derives it from the key), then iss = sub = client_id, aud = issuer or token URL,
+         * short exp, jti unused (ajti/<client_id>/<jti>). */
         ret->method = OIDC_AUTH_PRIVATE_KEY_JWT;
         return err_set(e, -E_INVALID_CLIENT, "private_key_jwt is not supported yet");
     } else if (form_id) {

@@ -5,6 +5,22 @@
  * (grant_code.c, later grant_refresh.c, grant_client_credentials.c, grant_jwt_bearer.c) and
  * builds its answer with the oidc_issue_* functions below (issue.c), so every grant issues
  * tokens of the same shape (v1's, ../shared/ZITADEL.md section 5).
+ *
+ * What the records promise the grants still to come:
+ *   - A refresh token is stored under rt/<sha256> (RefreshToken, TTL = idle expiry); its family
+ *     under rtfam/<id> (RefreshFamily, TTL = absolute expiry) names the live token in
+ *     current_hash. Rotation = cas the presented record to spent and the family to the new
+ *     hash; a spent token presented again = oidc_revoke_family(). A family may be revoked
+ *     before anything else was written for it (a replayed code): check `revoked` always.
+ *   - An opaque access token (at/<sha256>, AccessToken) carries its jti and family_id; a JWT
+ *     access token is not stored. Both are revoked by putting the jti on the deny-list
+ *     (oidc_deny_jti); oidc_access_validate() (userinfo.h) checks it for both kinds.
+ *   - A consumed code (code/<sha256>, used = true) keeps its family_id and access token jtis
+ *     for as long as those tokens live, so a late replay still revokes them.
+ *   - Grants whose caller is not an app client (client_credentials with a machine user's
+ *     login name and secret, jwt-bearer) set authenticates_itself in token.c's table and can
+ *     use oidc_secret_cached()/oidc_secret_verify() (clientauth.h) with the user id as subject
+ *     and ctx->client_throttle keyed "user:<id>".
  */
 #ifndef OIDC_GRANT_H
 #define OIDC_GRANT_H

@@ -73,8 +73,12 @@ check "dry run leaves no store behind" test ! -e "$D/data.mdb"
 check "dry run plans 65 client creations" test "$(grep -c '^plan create    client' "$tmp/out")" = 65
 
 # ---- import the Koder inventory ----
+pgdump() { pg_dump -X -h "$pgdir/sock" -p "$(cat "$pgdir/port")" -U postgres -d "$1" 2>&1; }
+pgdump inv >"$tmp/pg1.sql"
 imp "$C" --dsn "$(dsn inv)" --report "$tmp/r1.json"
 st=$?
+pgdump inv >"$tmp/pg2.sql"
+check "v1's database is not modified by the import (pg_dump before = after)" cmp "$tmp/pg1.sql" "$tmp/pg2.sql"
 check "import exits 0" test $st = 0
 "$dump" "$D" >"$tmp/d1.jsonl"
 check "report: 62 OIDC and 3 API clients, complete" test \
@@ -302,6 +306,29 @@ expect "unreachable database: exit 1, one line naming host and db, no password" 
 
 "$gw" import-zitadel --config "$C5" >/dev/null 2>&1
 check "missing --dsn is a usage error" test $? = 2
+
+# ---- the password comes from PGPASSWORD or a pgpass file, never the command line ----
+sql multi "CREATE ROLE importer LOGIN PASSWORD 'Imp0rt-Secret-pw'; GRANT USAGE ON SCHEMA projections, eventstore TO importer; GRANT SELECT ON ALL TABLES IN SCHEMA projections, eventstore TO importer"
+{ echo 'local all importer scram-sha-256'; cat "$pgdir/data/pg_hba.conf"; } >"$tmp/hba"
+cat "$tmp/hba" >"$pgdir/data/pg_hba.conf" # keeps the file's owner (postgres)
+sql multi "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+idsn="postgresql://importer@/multi?host=$pgdir/sock&port=$(cat "$pgdir/port")"
+C9=$(conf pgpass)
+imp "$C9" --dsn "$idsn" --instance 250000000005498548 --dry-run
+st=$?
+expect "without a password the connection is refused (exit 1, one line)" '
+  [ $st = 1 ] && [ $(wc -l <"$tmp/err") = 1 ] && grep -q "password" "$tmp/err"'
+PGPASSWORD=Imp0rt-Secret-pw "$gw" import-zitadel --config "$C9" --dsn "$idsn" \
+  --instance 250000000005498548 --dry-run >"$tmp/out" 2>"$tmp/err"
+check "PGPASSWORD supplies it" test $? = 0
+printf '%s:%s:multi:importer:Imp0rt-Secret-pw\n' "$pgdir/sock" "$(cat "$pgdir/port")" >"$tmp/pgpass.txt"
+chmod 600 "$tmp/pgpass.txt"
+PGPASSFILE=$tmp/pgpass.txt "$gw" import-zitadel --config "$C9" --dsn "$idsn" \
+  --instance 250000000005498548 --report "$tmp/r8.json" >"$tmp/out" 2>"$tmp/err"
+st=$?
+expect "a pgpass file supplies it; the password is in no output or report" '
+  [ $st = 0 ] && ! grep -q Imp0rt "$tmp/out" "$tmp/err" "$tmp/r8.json"'
 
 # ---- kill -9 half way, then run again ----
 C6=$(conf crash)

@@ -27,6 +27,7 @@
 #include "fixture_token.h"
 #include "oidc/claims.h"
 #include "oidc/grant.h"
+#include "oidc/jwt.h"
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
 
@@ -942,6 +943,95 @@ static void test_audience_paging(void **state)
     json_decref(aud);
 }
 
+/* Access tokens signed with our own current key but wrong in their claims: each refused. */
+static char *sign_with_ours(json_t *claims)
+{
+    EVP_PKEY *key = NULL;
+    char kid[64], alg[8];
+    struct err e = {0};
+    char *tok = NULL;
+    assert_int_equal(oidc_keys_current(ctx->keys, &key, kid, alg, &e), 0);
+    assert_int_equal(oidc_jwt_sign(claims, key, kid, alg, &tok, &e), 0);
+    EVP_PKEY_free(key);
+    json_decref(claims);
+    return tok;
+}
+
+static void test_userinfo_jwt_claims(void **state)
+{
+    (void)state;
+    struct oidc_response resp;
+    json_int_t now = store_now_ms() / 1000;
+    const char *sub = "300000000000000001";
+    struct {
+        const char *what;
+        json_t *claims;
+        int status;
+    } cases[] = {
+        {"well-formed (control)",
+         json_pack("{s:s,s:s,s:[s],s:I,s:I,s:I,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "aud",
+                   "101", "exp", now + 600, "iat", now, "nbf", now, "jti", "j-control", "client_id",
+                   "101", "scope", "openid"),
+         200},
+        {"expired",
+         json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now - 60, "iat",
+                   now - 700, "jti", "j1", "scope", "openid"),
+         401},
+        {"not yet valid",
+         json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "nbf",
+                   now + 300, "jti", "j2", "scope", "openid"),
+         401},
+        {"another issuer",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", "https://evil.example", "sub", sub, "exp",
+                   now + 600, "jti", "j3", "scope", "openid"),
+         401},
+        {"no exp",
+         json_pack("{s:s,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "jti", "j4", "scope", "openid"),
+         401},
+        {"no scope",
+         json_pack("{s:s,s:s,s:I,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "jti", "j5"),
+         401},
+        {"no jti",
+         json_pack("{s:s,s:s,s:I,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "scope",
+                   "openid"),
+         401},
+        {"an ID token (azp)",
+         json_pack("{s:s,s:s,s:I,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "jti",
+                   "j6", "scope", "openid", "azp", "101"),
+         401},
+        {"a locked user",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", "300000000000000002", "exp",
+                   now + 600, "jti", "j7", "scope", "openid"),
+         401},
+        {"an unknown user",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", "999", "exp", now + 600, "jti",
+                   "j8", "scope", "openid"),
+         401},
+        {"exp not a number",
+         json_pack("{s:s,s:s,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", "9999999999", "jti",
+                   "j9", "scope", "openid"),
+         401},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_non_null(cases[i].claims);
+        char *tok = sign_with_ours(cases[i].claims);
+        int status = userinfo_call("GET", tok, NULL, &resp);
+        if (status != cases[i].status)
+            fprintf(stderr, "case '%s': status %d\n", cases[i].what, status);
+        assert_int_equal(status, cases[i].status);
+        oidc_response_release(&resp);
+        free(tok);
+    }
+    /* The control token stops working once its jti is deny-listed. */
+    struct err e;
+    assert_int_equal(oidc_deny_jti(ctx, "j-control", "101", now + 600, &e), 0);
+    char *tok = sign_with_ours(json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp",
+                                         now + 600, "jti", "j-control", "scope", "openid"));
+    assert_int_equal(userinfo_call("GET", tok, NULL, &resp), 401);
+    oidc_response_release(&resp);
+    free(tok);
+}
+
 int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
@@ -951,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_replay_revokes),      cmocka_unit_test(test_code_binding),
         cmocka_unit_test(test_request_checks),      cmocka_unit_test(test_userinfo),
         cmocka_unit_test(test_concurrent_exchange), cmocka_unit_test(test_audience_paging),
+        cmocka_unit_test(test_userinfo_jwt_claims),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
