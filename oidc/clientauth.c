@@ -21,6 +21,7 @@
 #include "common/b64.h"
 #include "common/cleanup.h"
 #include "common/rand.h"
+#include "oidc/assertion.h"
 #include "oidc/password.h"
 #include "oidc/respond.h"
 #include "oidc/throttle.h"
@@ -246,6 +247,7 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
 {
     _cleanup_free_ char *basic_id = NULL;
     _cleanup_(wipe_freep) char *basic_secret = NULL;
+    _cleanup_free_ char *assertion_iss = NULL;
     const char *authz = oidc_request_header(req, "authorization");
     int r;
 
@@ -283,7 +285,15 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         ret->method = OIDC_AUTH_POST;
     } else if (assertion || assertion_type) {
         ret->method = OIDC_AUTH_PRIVATE_KEY_JWT;
-        return err_set(e, -E_INVALID_CLIENT, "private_key_jwt is not supported yet");
+        if (!assertion || !assertion_type ||
+            strcmp(assertion_type, OIDC_CLIENT_ASSERTION_TYPE) != 0)
+            return err_set(e, -E_INVALID_CLIENT, "client_assertion_type must be %s",
+                           OIDC_CLIENT_ASSERTION_TYPE);
+        if ((r = oidc_assertion_issuer(assertion, &assertion_iss, e)) < 0)
+            return err_set(e, -E_INVALID_CLIENT, "%s", e->msg);
+        if (form_id && strcmp(form_id, assertion_iss) != 0)
+            return err_set(e, -E_INVALID_CLIENT, "client_id differs from the assertion's iss");
+        client_id = assertion_iss;
     } else if (form_id) {
         client_id = form_id;
         ret->method = OIDC_AUTH_NONE;
@@ -306,6 +316,11 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         return err_set(e, -E_INVALID_CLIENT,
                        "client '%.80s' is registered for another authentication method",
                        client_id);
+    if (ret->method == OIDC_AUTH_PRIVATE_KEY_JWT &&
+        (r = oidc_assertion_verify(ctx, assertion, client_id, req->path, true,
+                                   store_now_ms() / 1000, &le)) < 0)
+        return err_set(e, r == -E_INVALID_TOKEN ? -E_INVALID_CLIENT : r, "client '%.80s': %s",
+                       client_id, le.msg);
     if (secret) {
         char tkey[600];
         snprintf(tkey, sizeof tkey, "client:%s", client_id);
@@ -334,6 +349,8 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         /* A public client has no secret; one with a secret must present it. */
         return err_set(e, -E_INVALID_CLIENT, "client '%.80s' must authenticate", client_id);
     }
+    if (secret)
+        oidc_secret_rehash_client(ctx, c, secret);
     ret->client = TAKE_PTR(tmp.client);
     return 0;
 }
