@@ -7,7 +7,6 @@
 
 #include "common/cleanup.h"
 
-
 #define AUDIENCE_MAX 1000 /* apps of one project we put in aud, at most */
 
 bool oidc_scope_has(const char *scope, const char *name)
@@ -75,8 +74,7 @@ static const char *gender_name(int g)
     }
 }
 
-int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *obj,
-                         struct err *e)
+int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *obj, struct err *e)
 {
     int r = 0;
     if (json_object_set_new(obj, "sub", json_string(u->id)) < 0)
@@ -103,8 +101,7 @@ int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *
     }
     if (oidc_scope_has(scope, "phone") && u->phone && *u->phone) {
         r |= set_str(obj, "phone_number", u->phone);
-        r |= json_object_set_new(obj, "phone_number_verified", json_boolean(u->phone_verified)) <
-             0;
+        r |= json_object_set_new(obj, "phone_number_verified", json_boolean(u->phone_verified)) < 0;
     }
     return r ? err_set(e, -E_NOMEM, "out of memory") : 0;
 }
@@ -113,8 +110,7 @@ static bool array_has(const json_t *a, const char *s)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(a, i, v)
-    {
+    json_array_foreach (a, i, v) {
         if (strcmp(json_string_value(v), s) == 0)
             return true;
     }
@@ -131,8 +127,42 @@ static int add_unique(json_t *a, const char *s)
     return json_array_append_new(a, v) < 0 ? -E_NOMEM : 0;
 }
 
-int oidc_claims_audience(struct store *s, const Koderid__V2__Client *c, json_t **ret,
-                         struct err *e)
+/* Adds the projects named by `urn:zitadel:iam:org:project:id:{id}:aud` scopes. */
+static int add_scope_projects(struct store *s, const char *scope, json_t *aud, struct err *e)
+{
+    size_t plen = strlen(OIDC_AUD_SCOPE_PREFIX), slen = strlen(OIDC_AUD_SCOPE_SUFFIX);
+    unsigned seen = 0;
+    for (const char *p = scope ? scope : ""; *p && seen < OIDC_AUD_SCOPES_MAX;) {
+        while (*p == ' ')
+            p++;
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > plen + slen && strncmp(p, OIDC_AUD_SCOPE_PREFIX, plen) == 0 &&
+            memcmp(p + len - slen, OIDC_AUD_SCOPE_SUFFIX, slen) == 0) {
+            seen++;
+            _cleanup_free_ char *id = strndup(p + plen, len - plen - slen);
+            if (!id)
+                return err_set(e, -E_NOMEM, "out of memory");
+            Koderid__V2__Project *proj = NULL;
+            struct err ge = {0};
+            int r = strchr(id, ':') || strcmp(id, "zitadel") == 0
+                        ? -E_NOTFOUND
+                        : repo_project_get(s, id, &proj, &ge);
+            if (r == 0) {
+                koderid__v2__project__free_unpacked(proj, NULL);
+                if (add_unique(aud, id) < 0)
+                    return err_set(e, -E_NOMEM, "out of memory");
+            } else if (r != -E_NOTFOUND) {
+                return err_set(e, r, "%s", ge.msg);
+            }
+        }
+        p += len;
+    }
+    return 0;
+}
+
+int oidc_claims_audience(struct store *s, const Koderid__V2__Client *c, const char *scope,
+                         json_t **ret, struct err *e)
 {
     _cleanup_(json_decrefp) json_t *aud = json_array();
     char prefix[REPO_KEY_MAX];
@@ -170,6 +200,9 @@ int oidc_claims_audience(struct store *s, const Koderid__V2__Client *c, json_t *
         if (add_unique(aud, c->project_id) < 0)
             return err_set(e, -E_NOMEM, "out of memory");
     }
+    int r = add_scope_projects(s, scope, aud, e);
+    if (r < 0)
+        return r;
     if (add_unique(aud, c->client_id) < 0)
         return err_set(e, -E_NOMEM, "out of memory");
     *ret = TAKE_PTR(aud);

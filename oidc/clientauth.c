@@ -4,7 +4,8 @@
  * one, and the secret check. A bcrypt check of a v1 secret may cost up to cost 14 (0.8 s), so a
  * success is remembered briefly under a keyed hash, and failures are throttled per client. The
  * cache is consulted before the throttle, so an attacker failing on purpose cannot lock out a
- * client whose secret was verified moments ago.
+ * client whose secret was verified moments ago; a request that misses the cache meets the
+ * throttle before it can cost a hash check.
  */
 #include "clientauth.h"
 
@@ -139,6 +140,16 @@ static bool hash_supported(const char *hash)
     return false;
 }
 
+bool oidc_secret_cached(struct oidc_ctx *ctx, const char *subject, const char *secret,
+                        const char *hash)
+{
+    unsigned char mac[32];
+    if (!ctx->secret_cache || !hash || !*hash || !secret || !*secret)
+        return false;
+    return cache_mac(ctx->secret_cache, subject, secret, hash, mac) == 0 &&
+           cache_hit(ctx->secret_cache, mac, store_now_ms());
+}
+
 int oidc_secret_verify(struct oidc_ctx *ctx, const char *subject, const char *secret,
                        const char *hash, bool *ret_cached, struct err *e)
 {
@@ -151,16 +162,16 @@ int oidc_secret_verify(struct oidc_ctx *ctx, const char *subject, const char *se
 
     unsigned char mac[32];
     int64_t now = store_now_ms();
-    bool have_mac = ctx->secret_cache && cache_mac(ctx->secret_cache, subject, secret, hash,
-                                                   mac) == 0;
+    bool have_mac =
+        ctx->secret_cache && cache_mac(ctx->secret_cache, subject, secret, hash, mac) == 0;
     if (have_mac && cache_hit(ctx->secret_cache, mac, now)) {
         if (ret_cached)
             *ret_cached = true;
         return 0;
     }
     bool match = false;
-    int r = oidc_password_verify_queued(ctx->hashq, hash, secret, OIDC_SECRET_QUEUE_WAIT_MS,
-                                        &match, e);
+    int r =
+        oidc_password_verify_queued(ctx->hashq, hash, secret, OIDC_SECRET_QUEUE_WAIT_MS, &match, e);
     if (r < 0)
         return r;
     if (!match)
@@ -284,6 +295,8 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         secret = form_secret;
         ret->method = OIDC_AUTH_POST;
     } else if (assertion || assertion_type) {
+        /* private_key_jwt: the client is the assertion's iss; oidc_assertion_verify() below
+         * checks it once the client is known (oidc/assertion.h). */
         ret->method = OIDC_AUTH_PRIVATE_KEY_JWT;
         if (!assertion || !assertion_type ||
             strcmp(assertion_type, OIDC_CLIENT_ASSERTION_TYPE) != 0)
@@ -324,26 +337,25 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
     if (secret) {
         char tkey[600];
         snprintf(tkey, sizeof tkey, "client:%s", client_id);
-        bool cached = false;
-        /* A cached success answers before the throttle is consulted (see the file comment). */
-        r = oidc_secret_verify(ctx, client_id, secret, c->secret_hash, &cached, &le);
-        if (r == -E_INVALID_CLIENT || r == 0) {
-            int64_t tnow = oidc_throttle_now_ms();
-            int64_t retry = 0;
-            if (!cached && ctx->client_throttle &&
+        /* A remembered success answers before the throttle is consulted (see the file
+         * comment); anything else meets the throttle before it may cost a hash check. */
+        if (!oidc_secret_cached(ctx, client_id, secret, c->secret_hash)) {
+            int64_t tnow = oidc_throttle_now_ms(), retry = 0;
+            if (ctx->client_throttle &&
                 !oidc_throttle_check(ctx->client_throttle, tkey, tnow, &retry))
                 return err_set(e, -E_INVALID_CLIENT,
                                "client '%.80s': too many failed attempts, retry in %lld s",
                                client_id, (long long)(retry + 999) / 1000);
-            if (r < 0) {
+            r = oidc_secret_verify(ctx, client_id, secret, c->secret_hash, NULL, &le);
+            if (r == -E_INVALID_CLIENT) {
                 if (ctx->client_throttle)
-                    oidc_throttle_failure(ctx->client_throttle, tkey, tnow);
-                return err_set(e, -E_INVALID_CLIENT, "client '%.80s': %s", client_id, le.msg);
+                    oidc_throttle_failure(ctx->client_throttle, tkey, oidc_throttle_now_ms());
+                return err_set(e, r, "client '%.80s': %s", client_id, le.msg);
             }
-            if (!cached && ctx->client_throttle)
+            if (r < 0)
+                return err_set(e, r, "%s", le.msg);
+            if (ctx->client_throttle)
                 oidc_throttle_success(ctx->client_throttle, tkey);
-        } else {
-            return err_set(e, r, "%s", le.msg);
         }
     } else if (c->secret_hash && *c->secret_hash && ret->method == OIDC_AUTH_NONE) {
         /* A public client has no secret; one with a secret must present it. */

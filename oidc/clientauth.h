@@ -81,6 +81,13 @@ int oidc_basic_parse(const char *value, char **ret_id, char **ret_secret, struct
 int oidc_secret_verify(struct oidc_ctx *ctx, const char *subject, const char *secret,
                        const char *hash, bool *ret_cached, struct err *e);
 
+/**
+ * Whether a success for (@subject, @secret, @hash) is remembered now: a cheap check that runs
+ * no hash, for callers that consult a throttle before paying for oidc_secret_verify().
+ */
+bool oidc_secret_cached(struct oidc_ctx *ctx, const char *subject, const char *secret,
+                        const char *hash);
+
 /** Creates the secret cache (@slots entries; 0 = 4096). */
 int oidc_secret_cache_new(unsigned slots, struct oidc_secret_cache **ret, struct err *e);
 

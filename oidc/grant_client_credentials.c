@@ -19,8 +19,6 @@
 #include "oidc/grant.h"
 #include "oidc/throttle.h"
 
-#define AUD_SCOPE_PREFIX "urn:zitadel:iam:org:project:id:"
-#define AUD_SCOPE_SUFFIX ":aud"
 
 static void user_freep(Koderid__V2__User **p)
 {
@@ -36,34 +34,6 @@ static void wipe_freep(char **p)
     }
 }
 
-/* v1's audience for machine tokens: the projects named by ...:project:id:{id}:aud scopes,
- * else the caller's client id (zitadel/oidc's fallback). */
-static json_t *machine_audience(const char *scope, const char *client_id)
-{
-    json_t *aud = json_array();
-    const char *p = scope;
-    size_t plen = strlen(AUD_SCOPE_PREFIX), slen = strlen(AUD_SCOPE_SUFFIX);
-    while (aud && p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *end = p;
-        while (*end && *end != ' ')
-            end++;
-        size_t n = (size_t)(end - p);
-        if (n > plen + slen && strncmp(p, AUD_SCOPE_PREFIX, plen) == 0 &&
-            strncmp(end - slen, AUD_SCOPE_SUFFIX, slen) == 0) {
-            json_t *v = json_stringn(p + plen, n - plen - slen);
-            if (v && strcmp(json_string_value(v), "zitadel") != 0)
-                json_array_append(aud, v);
-            json_decref(v);
-        }
-        p = end;
-    }
-    if (aud && json_array_size(aud) == 0)
-        json_array_append_new(aud, json_string(client_id));
-    return aud;
-}
-
 int oidc_issue_machine_token(struct oidc_ctx *ctx, const Koderid__V2__User *user,
                              const char *scope_param, int64_t now, json_t **ret_body,
                              struct err *e)
@@ -77,9 +47,10 @@ int oidc_issue_machine_token(struct oidc_ctx *ctx, const Koderid__V2__User *user
     Koderid__V2__Client self = KODERID__V2__CLIENT__INIT;
     self.client_id = user->username && *user->username ? user->username : user->id;
     self.access_token_type = user->access_token_type == 1 ? 1 : 0;
-    _cleanup_(json_decrefp) json_t *aud = machine_audience(scope, self.client_id);
-    if (!aud)
-        return err_set(e, -E_NOMEM, "out of memory");
+    /* No project: aud = the projects its aud scopes name, and its client_id (v1's fallback). */
+    _cleanup_(json_decrefp) json_t *aud = NULL;
+    if ((r = oidc_claims_audience(ctx->store, &self, scope, &aud, e)) < 0)
+        return r;
     char jti[21];
     id_new(jti);
     struct oidc_issue in = {
@@ -140,24 +111,28 @@ int oidc_grant_client_credentials(struct oidc_ctx *ctx, const struct oidc_grant_
     if (user->state != 1)
         return err_set(e, -E_INVALID_CLIENT, "machine user '%.80s' is not active", id);
 
+    /* As for app clients (clientauth.c): a remembered success answers before the throttle,
+     * anything else meets the throttle before it may cost a hash check. */
     char tkey[200];
-    snprintf(tkey, sizeof tkey, "machine:%s", user->id);
-    bool cached = false;
-    int64_t tnow = oidc_throttle_now_ms(), retry = 0;
-    if (ctx->client_throttle && !oidc_throttle_check(ctx->client_throttle, tkey, tnow, &retry))
-        return err_set(e, -E_INVALID_CLIENT,
-                       "machine user '%.80s': too many failed attempts, retry in %lld s", id,
-                       (long long)(retry + 999) / 1000);
-    r = oidc_secret_verify(ctx, user->id, secret, user->secret_hash, &cached, &le);
-    if (r == -E_INVALID_CLIENT) {
+    snprintf(tkey, sizeof tkey, "user:%s", user->id);
+    if (!oidc_secret_cached(ctx, user->id, secret, user->secret_hash)) {
+        int64_t tnow = oidc_throttle_now_ms(), retry = 0;
+        if (ctx->client_throttle &&
+            !oidc_throttle_check(ctx->client_throttle, tkey, tnow, &retry))
+            return err_set(e, -E_INVALID_CLIENT,
+                           "machine user '%.80s': too many failed attempts, retry in %lld s",
+                           id, (long long)(retry + 999) / 1000);
+        r = oidc_secret_verify(ctx, user->id, secret, user->secret_hash, NULL, &le);
+        if (r == -E_INVALID_CLIENT) {
+            if (ctx->client_throttle)
+                oidc_throttle_failure(ctx->client_throttle, tkey, oidc_throttle_now_ms());
+            return err_set(e, r, "machine user '%.80s': %s", id, le.msg);
+        }
+        if (r < 0)
+            return err_set(e, r, "%s", le.msg);
         if (ctx->client_throttle)
-            oidc_throttle_failure(ctx->client_throttle, tkey, oidc_throttle_now_ms());
-        return err_set(e, r, "machine user '%.80s': %s", id, le.msg);
+            oidc_throttle_success(ctx->client_throttle, tkey);
     }
-    if (r < 0)
-        return err_set(e, r, "%s", le.msg);
-    if (!cached && ctx->client_throttle)
-        oidc_throttle_success(ctx->client_throttle, tkey);
     oidc_secret_rehash_user(ctx, user, secret);
 
     return oidc_issue_machine_token(ctx, user, oidc_params_get(g->form, "scope"), g->now,

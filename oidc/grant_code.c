@@ -18,7 +18,6 @@
 #include "oidc/grant.h"
 #include "oidc/pkce.h"
 
-
 static void auth_code_freep(Koderid__V2__AuthCode **p)
 {
     if (*p)
@@ -80,8 +79,8 @@ static void reload_and_revoke(struct oidc_ctx *ctx, const char *key)
 {
     Koderid__V2__AuthCode *code = NULL;
     struct err e;
-    if (repo_get(ctx->store, key, &koderid__v2__auth_code__descriptor,
-                 (ProtobufCMessage **)&code, NULL, &e) == 0) {
+    if (repo_get(ctx->store, key, &koderid__v2__auth_code__descriptor, (ProtobufCMessage **)&code,
+                 NULL, &e) == 0) {
         if (code->used)
             revoke_issued(ctx, code);
         koderid__v2__auth_code__free_unpacked(code, NULL);
@@ -179,7 +178,7 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
         return err_set(e, r, "%s", ge.msg);
 
     _cleanup_(json_decrefp) json_t *aud = NULL;
-    if ((r = oidc_claims_audience(ctx->store, client, &aud, e)) < 0)
+    if ((r = oidc_claims_audience(ctx->store, client, scope, &aud, e)) < 0)
         return r;
     struct oidc_issue in = {
         .client = client,

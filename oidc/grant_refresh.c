@@ -189,7 +189,7 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
         return err_set(e, -E_NOMEM, "out of memory");
 
     _cleanup_(json_decrefp) json_t *aud = NULL;
-    if ((r = oidc_claims_audience(ctx->store, client, &aud, e)) < 0)
+    if ((r = oidc_claims_audience(ctx->store, client, scope, &aud, e)) < 0)
         return r;
     char jti[21];
     id_new(jti);

@@ -20,6 +20,10 @@ gw_client WEB --name "Web" --type web --auth-method basic \
   --redirect-uri https://app.example/cb || bail "client add (web)"
 gw_client OTHER --name "Other" --type web --auth-method basic \
   --redirect-uri https://other.example/cb || bail "client add (other)"
+gw_client FRESH --name "Fresh" --type web --auth-method basic \
+  --redirect-uri https://fresh.example/cb || bail "client add (fresh)"
+gw_client VICTIM --name "Victim" --type web --auth-method basic --client-id "4242@koder_victim" \
+  --redirect-uri https://victim.example/cb || bail "client add (victim)"
 gw_client POST --name "Post" --type web --auth-method post \
   --redirect-uri https://post.example/cb || bail "client add (post)"
 gw_client SPA --name "SPA" --type spa --redirect-uri https://spa.example/cb || bail "client add (spa)"
@@ -162,12 +166,14 @@ verifier=$(head -c 48 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head 
 challenge=$(printf '%s' "$verifier" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=\n')
 code=$(get_code "$SPA_ID" https://spa.example/cb "&code_challenge=$challenge&code_challenge_method=S256")
 [ -n "$code" ] || bail "could not get an SPA code"
+# The verifier with its last character changed (never to itself).
+if [ "${verifier: -1}" = x ]; then wrong_verifier="${verifier%?}y"; else wrong_verifier="${verifier%?}x"; fi
 call "token: public client without code_verifier" 400 invalid_grant "${FORM[@]}" \
   -d grant_type=authorization_code -d "code=$code" -d "client_id=$SPA_ID" \
   --data-urlencode "redirect_uri=https://spa.example/cb" "$TOKEN"
 call "token: public client with a wrong code_verifier" 400 invalid_grant "${FORM[@]}" \
   -d grant_type=authorization_code -d "code=$code" -d "client_id=$SPA_ID" \
-  -d "code_verifier=${verifier%?}x" --data-urlencode "redirect_uri=https://spa.example/cb" "$TOKEN"
+  -d "code_verifier=$wrong_verifier" --data-urlencode "redirect_uri=https://spa.example/cb" "$TOKEN"
 call "token: public client sending a secret" 401 invalid_client "${FORM[@]}" \
   -d grant_type=authorization_code -d "code=$code" -d "client_id=$SPA_ID" -d client_secret=x \
   -d "code_verifier=$verifier" --data-urlencode "redirect_uri=https://spa.example/cb" "$TOKEN"
@@ -198,6 +204,36 @@ call "token: Basic without a colon" 400 invalid_request "${FORM[@]}" \
   -H "authorization: Basic $(printf 'nocolon' | base64)" "${G[@]}" "$TOKEN"
 call "token: the post client with its secret (control, bad code)" 400 invalid_grant \
   "${FORM[@]}" -d "client_id=$POST_ID" -d "client_secret=$POST_SECRET" "${G[@]}" "$TOKEN"
+
+# ---- token endpoint: failed client authentication is throttled per client ----
+# The victim's secret verifies once (and is remembered); then someone fails on purpose for it
+# and for a client whose secret has not been verified yet.
+call "token: a v1 '@' client id, raw in Basic (control, bad code)" 400 invalid_grant \
+  "${FORM[@]}" -u "$VICTIM_ID:$VICTIM_SECRET" "${G[@]}" "$TOKEN"
+call "token: the same id form-encoded in Basic (control, bad code)" 400 invalid_grant \
+  "${FORM[@]}" -u "4242%40koder_victim:$VICTIM_SECRET" "${G[@]}" "$TOKEN"
+for i in $(seq 1 7); do
+  curl -s -o /dev/null "${FORM[@]}" -u "$VICTIM_ID:wrong$i" "${G[@]}" "$TOKEN"
+done
+# Fail for the fresh client until it is blocked for a few seconds (5 free failures, then a
+# doubling delay: about 3 s of trying), so the next check cannot race the block's end.
+blocked=0
+for i in $(seq 1 40); do
+  msg=$(curl -s "${FORM[@]}" -u "$FRESH_ID:wrong$i" "${G[@]}" "$TOKEN" | jq -r .error_description)
+  secs=$(sed -n 's/.*retry in \([0-9]*\) s.*/\1/p' <<<"$msg")
+  if [ -n "$secs" ] && [ "$secs" -ge 3 ]; then blocked=1; break; fi
+  sleep 0.25
+done
+[ $blocked = 1 ] && ok "token: repeated failures block the client with a growing delay" ||
+  not_ok "token: repeated failures block the client with a growing delay" "$msg"
+call "token: after repeated failures the right secret is refused too (throttled)" 401 \
+  invalid_client "${FORM[@]}" -u "$FRESH_ID:$FRESH_SECRET" "${G[@]}" "$TOKEN"
+grep -q 'too many failed attempts' "$T/body" && ok "token: the throttle says so" ||
+  not_ok "token: the throttle says so" "$(cat "$T/body")"
+call "token: a client verified moments ago is not locked out by others' failures" 400 \
+  invalid_grant "${FORM[@]}" -u "$VICTIM_ID:$VICTIM_SECRET" "${G[@]}" "$TOKEN"
+call "token: other clients are unaffected" 400 invalid_grant "${FORM[@]}" \
+  -u "$WEB_ID:$WEB_SECRET" "${G[@]}" "$TOKEN"
 
 # ---- token endpoint: malformed, oversized, duplicated ----
 call "token: GET is 405" 405 invalid_request "$TOKEN"

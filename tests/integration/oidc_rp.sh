@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # openid-client as the relying party against the real binary (issue 3): seeds a fresh store
-# with `user add` and four `client add`s (web basic, web post + JWT access token, SPA, native),
+# with `user add` and four `client add`s (web basic with a v1 '@' client id, web post + JWT
+# access token, SPA, native),
 # starts `serve` on a free loopback port and runs oidc_rp.mjs. TAP output.
 # Usage: oidc_rp.sh BINARY
 set -euo pipefail
@@ -16,7 +17,8 @@ command -v jq >/dev/null || bail "jq missing: run scripts/deps.sh test"
 gw_init "$1"
 password="correct horse $RANDOM battery"
 gw_user ada "$password" || bail "user add failed"
-gw_client WEB --name "Web" --type web --auth-method basic \
+# A v1-shaped client id ("<id>@<project>"): openid-client form-encodes it into Basic.
+gw_client WEB --name "Web" --type web --auth-method basic --client-id "338293186697035779@koder_shop" \
   --redirect-uri https://app.example/cb || bail "client add (web)"
 gw_client POST --name "Web post" --type web --auth-method post --access-token jwt \
   --redirect-uri https://post.example/cb || bail "client add (post)"

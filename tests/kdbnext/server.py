@@ -16,6 +16,8 @@ preseeded tenant range 1..1000000 (PERMISSION_DENIED), and has knobs for faults:
                      stall_ms         every call sleeps this long first (answers past deadlines)
                      unavailable_next the next N calls fail with UNAVAILABLE without touching
                                       storage
+                     fail_writes      true: every Put, CompareAndSwap and Delete fails with
+                                      UNAVAILABLE without touching storage (reads work)
                      drop             true: stop the gRPC server at once (in-flight calls are
                                       cancelled, connections closed) and start a new one on the
                                       same port
@@ -201,6 +203,7 @@ class Knobs:
         self.write_latency_ms = args.write_latency_ms
         self.stall_ms = 0
         self.unavailable_next = 0
+        self.fail_writes = False
         self.reset_stats()
 
     def reset_stats(self):
@@ -233,9 +236,9 @@ class KV:
         k.max_inflight = max(k.max_inflight, k.inflight)
         k.peers.add(context.peer())
         latency = k.write_latency_ms if write else k.read_latency_ms
-        unavailable = k.unavailable_next > 0
+        unavailable = k.unavailable_next > 0 or (write and k.fail_writes)
         if unavailable:
-            k.unavailable_next -= 1
+            k.unavailable_next = max(0, k.unavailable_next - 1)
             k.unavailable_sent += 1
         if k.stall_ms:
             await asyncio.sleep(k.stall_ms / 1000.0)
@@ -404,7 +407,8 @@ async def control_loop(path, knobs, srv, store, stop):
         if seq is None or seq == last_seq:
             continue
         last_seq = seq
-        for name in ('read_latency_ms', 'write_latency_ms', 'stall_ms', 'unavailable_next'):
+        for name in ('read_latency_ms', 'write_latency_ms', 'stall_ms', 'unavailable_next',
+                     'fail_writes'):
             if name in c:
                 setattr(knobs, name, c[name])
         if c.get('reset_stats'):

@@ -147,6 +147,12 @@ static int setup(void **state)
     put_machine(MACHINE_JWT, "svc-jwt", "svc-jwt@org1.example", 1, "jwtmachinesecret", 4, 1);
     put_machine(MACHINE_KEY, "svc-key", "svc-key@org1.example", 1, NULL, 4, 1);
     put_machine("400000000000000004", "svc-off", "svc-off@org1.example", 0, "offsecret", 4, 2);
+    Koderid__V2__Project p1 = KODERID__V2__PROJECT__INIT;
+    p1.id = (char *)"p1";
+    p1.org_id = (char *)"org1";
+    p1.state = 1;
+    if (repo_put(store, "project/p1", &p1.base, 0, NULL, &e) < 0)
+        return -1;
     rsa_key = gen_key(true);
     ec_key = gen_key(false);
     machine_key = gen_key(false);

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -23,7 +25,9 @@
 
 #include "common/rand.h"
 #include "fixture_token.h"
+#include "oidc/claims.h"
 #include "oidc/grant.h"
+#include "oidc/jwt.h"
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
 
@@ -54,14 +58,24 @@ static int setup(void **state)
     }
     const struct fx_client clients[] = {
         /* project p1: a confidential web app, a JWT-access-token app, an SPA */
-        {.client_id = "100@proj", .project_id = "p1", .auth_method = 0, .secret = "websecret",
+        {.client_id = "100@proj",
+         .project_id = "p1",
+         .auth_method = 0,
+         .secret = "websecret",
          .refresh = true},
-        {.client_id = "101", .project_id = "p1", .auth_method = 1, .secret = "jwtsecret",
-         .access_token_type = 1, .refresh = true},
+        {.client_id = "101",
+         .project_id = "p1",
+         .auth_method = 1,
+         .secret = "jwtsecret",
+         .access_token_type = 1,
+         .refresh = true},
         {.client_id = "102@proj", .project_id = "p1", .auth_method = 2},
         /* project p2: another confidential app; one without refresh; an API app */
         {.client_id = "200", .project_id = "p2", .auth_method = 0, .secret = "other"},
-        {.client_id = "201", .project_id = "p2", .auth_method = 0, .secret = "x",
+        {.client_id = "201",
+         .project_id = "p2",
+         .auth_method = 0,
+         .secret = "x",
          .userinfo_in_id_token = true},
         {.client_id = "202", .project_id = "p2", .auth_method = 0, .secret = "api", .kind = 1},
     };
@@ -191,8 +205,7 @@ static EVP_PKEY *jwks_key(const char *kid)
     json_t *k;
     size_t i;
     EVP_PKEY *pkey = NULL;
-    json_array_foreach(json_object_get(j, "keys"), i, k)
-    {
+    json_array_foreach (json_object_get(j, "keys"), i, k) {
         if (strcmp(jstr(k, "kid"), kid) != 0)
             continue;
         assert_string_equal(jstr(k, "kty"), "RSA");
@@ -366,12 +379,11 @@ static void test_id_token_claims(void **state)
     b64url_encode(md, 16, want);
     assert_string_equal(jstr(c, "at_hash"), want);
     /* No userinfo claims without id_token_userinfo_assertion, and nothing else unexpected. */
-    const char *allowed[] = {"iss", "sub", "aud", "exp", "iat", "auth_time",
-                             "nonce", "amr", "azp", "at_hash"};
+    const char *allowed[] = {"iss",       "sub",   "aud", "exp", "iat",
+                             "auth_time", "nonce", "amr", "azp", "at_hash"};
     const char *name;
     json_t *v;
-    json_object_foreach(c, name, v)
-    {
+    json_object_foreach (c, name, v) {
         bool ok = false;
         for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
             ok = ok || strcmp(name, allowed[i]) == 0;
@@ -444,8 +456,7 @@ static void test_pkce(void **state)
     (void)state;
     struct err e;
     assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER, true, &e), 0);
-    assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER "x", true, &e),
-                     -E_INVALID_GRANT);
+    assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER "x", true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(CHALLENGE, "plain", VERIFIER, true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(VERIFIER, "plain", VERIFIER, true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", NULL, false, &e), -E_INVALID_GRANT);
@@ -811,14 +822,227 @@ static void test_userinfo(void **state)
     free(code);
 }
 
+/* Many presentations of one code at the same moment: at most one wins the compare-and-swap,
+ * every other one is a replay, and the replays revoke what the winner got (the winner may even
+ * fail, when a replay revoked its refresh family before it was written: fail closed). */
+#define RACERS 8
+struct racer {
+    const char *body;
+    pthread_barrier_t *start;
+    struct oidc_response resp;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    pthread_barrier_wait(r->start);
+    token_call("100%40proj:websecret", r->body, &r->resp);
+    return NULL;
+}
+
+static void test_concurrent_exchange(void **state)
+{
+    (void)state;
+    struct code_opts o = {.client_id = "100@proj"};
+    char *code = put_code(&o);
+    char *body = exchange_body(code, NULL);
+    /* The secret is verified once first, so the racers meet at the code, not at bcrypt. */
+    struct oidc_response warm;
+    token_call("100%40proj:websecret", "grant_type=authorization_code&code=x&redirect_uri=y",
+               &warm);
+    expect_error(&warm, 400, "invalid_grant");
+    oidc_response_release(&warm);
+
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, RACERS);
+    struct racer racers[RACERS];
+    pthread_t th[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        racers[i] = (struct racer){.body = body, .start = &start};
+        assert_int_equal(pthread_create(&th[i], NULL, race, &racers[i]), 0);
+    }
+    int wins = 0, winner = -1;
+    for (int i = 0; i < RACERS; i++) {
+        pthread_join(th[i], NULL);
+        if (racers[i].resp.status == 200) {
+            wins++;
+            winner = i;
+        } else {
+            expect_error(&racers[i].resp, 400, "invalid_grant");
+        }
+    }
+    pthread_barrier_destroy(&start);
+    assert_true(wins <= 1);
+    if (wins == 1) {
+        json_t *j = body_json(&racers[winner].resp);
+        struct oidc_response resp;
+        assert_int_equal(userinfo_call("GET", jstr(j, "access_token"), NULL, &resp), 401);
+        oidc_response_release(&resp);
+        json_decref(j);
+    }
+    /* Either way the code is spent. */
+    struct oidc_response again;
+    token_call("100%40proj:websecret", body, &again);
+    expect_error(&again, 400, "invalid_grant");
+    oidc_response_release(&again);
+    for (int i = 0; i < RACERS; i++)
+        oidc_response_release(&racers[i].resp);
+    free(body);
+    free(code);
+}
+
+/* v1's audience over a project with more apps than one scan page holds. */
+static void test_audience_paging(void **state)
+{
+    (void)state;
+    char ids[150][16];
+    for (int i = 0; i < 150; i++) {
+        snprintf(ids[i], sizeof ids[i], "p3-app-%03d", i);
+        struct fx_client c = {.client_id = ids[i], .project_id = "p3", .auth_method = 2};
+        assert_int_equal(fx_client_put(store, &c), 0);
+    }
+    Koderid__V2__Client *c = NULL;
+    struct err e;
+    assert_int_equal(repo_client_get(store, "p3-app-077", &c, &e), 0);
+    json_t *aud = NULL;
+    assert_int_equal(oidc_claims_audience(store, c, NULL, &aud, &e), 0);
+    assert_int_equal(json_array_size(aud), 151);
+    for (int i = 0; i < 150; i++)
+        assert_string_equal(json_string_value(json_array_get(aud, (size_t)i)), ids[i]);
+    assert_string_equal(json_string_value(json_array_get(aud, 150)), "p3");
+    json_decref(aud);
+    koderid__v2__client__free_unpacked(c, NULL);
+
+    /* A client without a project: its own id only. */
+    Koderid__V2__Client lone = KODERID__V2__CLIENT__INIT;
+    lone.client_id = (char *)"lone";
+    assert_int_equal(oidc_claims_audience(store, &lone, NULL, &aud, &e), 0);
+    assert_int_equal(json_array_size(aud), 1);
+    assert_string_equal(json_string_value(json_array_get(aud, 0)), "lone");
+    json_decref(aud);
+
+    /* Projects named by scope are added when they exist; the zitadel alias and unknown or
+     * malformed ids are not. */
+    Koderid__V2__Project p = KODERID__V2__PROJECT__INIT;
+    p.id = (char *)"p9";
+    p.org_id = (char *)"org1";
+    char key[REPO_KEY_MAX];
+    repo_key(key, "project/%s", p.id);
+    assert_int_equal(repo_put(store, key, &p.base, 0, NULL, &e), 0);
+    assert_int_equal(oidc_claims_audience(store, &lone,
+                                          "openid urn:zitadel:iam:org:project:id:p9:aud "
+                                          "urn:zitadel:iam:org:project:id:zitadel:aud "
+                                          "urn:zitadel:iam:org:project:id:nope:aud "
+                                          "urn:zitadel:iam:org:project:id:p9:x:aud "
+                                          "urn:zitadel:iam:org:project:id::aud "
+                                          "urn:zitadel:iam:org:project:id:p9:aud",
+                                          &aud, &e),
+                     0);
+    assert_int_equal(json_array_size(aud), 2);
+    assert_string_equal(json_string_value(json_array_get(aud, 0)), "p9");
+    assert_string_equal(json_string_value(json_array_get(aud, 1)), "lone");
+    json_decref(aud);
+}
+
+/* Access tokens signed with our own current key but wrong in their claims: each refused. */
+static char *sign_with_ours(json_t *claims)
+{
+    EVP_PKEY *key = NULL;
+    char kid[64], alg[8];
+    struct err e = {0};
+    char *tok = NULL;
+    assert_int_equal(oidc_keys_current(ctx->keys, &key, kid, alg, &e), 0);
+    assert_int_equal(oidc_jwt_sign(claims, key, kid, alg, &tok, &e), 0);
+    EVP_PKEY_free(key);
+    json_decref(claims);
+    return tok;
+}
+
+static void test_userinfo_jwt_claims(void **state)
+{
+    (void)state;
+    struct oidc_response resp;
+    json_int_t now = store_now_ms() / 1000;
+    const char *sub = "300000000000000001";
+    struct {
+        const char *what;
+        json_t *claims;
+        int status;
+    } cases[] = {
+        {"well-formed (control)",
+         json_pack("{s:s,s:s,s:[s],s:I,s:I,s:I,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "aud",
+                   "101", "exp", now + 600, "iat", now, "nbf", now, "jti", "j-control", "client_id",
+                   "101", "scope", "openid"),
+         200},
+        {"expired",
+         json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now - 60, "iat",
+                   now - 700, "jti", "j1", "scope", "openid"),
+         401},
+        {"not yet valid",
+         json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "nbf",
+                   now + 300, "jti", "j2", "scope", "openid"),
+         401},
+        {"another issuer",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", "https://evil.example", "sub", sub, "exp",
+                   now + 600, "jti", "j3", "scope", "openid"),
+         401},
+        {"no exp",
+         json_pack("{s:s,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "jti", "j4", "scope", "openid"),
+         401},
+        {"no scope",
+         json_pack("{s:s,s:s,s:I,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "jti", "j5"),
+         401},
+        {"no jti",
+         json_pack("{s:s,s:s,s:I,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "scope",
+                   "openid"),
+         401},
+        {"an ID token (azp)",
+         json_pack("{s:s,s:s,s:I,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "jti",
+                   "j6", "scope", "openid", "azp", "101"),
+         401},
+        {"a locked user",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", "300000000000000002", "exp",
+                   now + 600, "jti", "j7", "scope", "openid"),
+         401},
+        {"an unknown user",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", "999", "exp", now + 600, "jti",
+                   "j8", "scope", "openid"),
+         401},
+        {"exp not a number",
+         json_pack("{s:s,s:s,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", "9999999999", "jti",
+                   "j9", "scope", "openid"),
+         401},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_non_null(cases[i].claims);
+        char *tok = sign_with_ours(cases[i].claims);
+        int status = userinfo_call("GET", tok, NULL, &resp);
+        if (status != cases[i].status)
+            fprintf(stderr, "case '%s': status %d\n", cases[i].what, status);
+        assert_int_equal(status, cases[i].status);
+        oidc_response_release(&resp);
+        free(tok);
+    }
+    /* The control token stops working once its jti is deny-listed. */
+    struct err e;
+    assert_int_equal(oidc_deny_jti(ctx, "j-control", "101", now + 600, &e), 0);
+    char *tok = sign_with_ours(json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp",
+                                         now + 600, "jti", "j-control", "scope", "openid"));
+    assert_int_equal(userinfo_call("GET", tok, NULL, &resp), 401);
+    oidc_response_release(&resp);
+    free(tok);
+}
+
 int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exchange_opaque), cmocka_unit_test(test_id_token_claims),
-        cmocka_unit_test(test_jwt_access_token), cmocka_unit_test(test_pkce),
-        cmocka_unit_test(test_replay_revokes),   cmocka_unit_test(test_code_binding),
-        cmocka_unit_test(test_request_checks),   cmocka_unit_test(test_userinfo),
+        cmocka_unit_test(test_exchange_opaque),     cmocka_unit_test(test_id_token_claims),
+        cmocka_unit_test(test_jwt_access_token),    cmocka_unit_test(test_pkce),
+        cmocka_unit_test(test_replay_revokes),      cmocka_unit_test(test_code_binding),
+        cmocka_unit_test(test_request_checks),      cmocka_unit_test(test_userinfo),
+        cmocka_unit_test(test_concurrent_exchange), cmocka_unit_test(test_audience_paging),
+        cmocka_unit_test(test_userinfo_jwt_claims),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Mints N authorization codes for a benchmark: signs in once through the login page, then
+asks /oauth/v2/authorize again and again with that browser session (64 connections in
+parallel), printing one code per line. usage: codes.py ISSUER CLIENT_ID REDIRECT LOGIN PASSWORD N"""
+import http.client
+import re
+import sys
+import threading
+import urllib.parse
+
+issuer, client_id, redirect, login, password, count = sys.argv[1:7]
+count = int(count)
+host = urllib.parse.urlsplit(issuer).netloc
+authz = '/oauth/v2/authorize?' + urllib.parse.urlencode({
+    'client_id': client_id, 'redirect_uri': redirect, 'response_type': 'code',
+    'scope': 'openid profile', 'state': 's', 'nonce': 'n'})
+
+
+def cookies_of(resp, jar):
+    for k, v in resp.getheaders():
+        if k.lower() == 'set-cookie':
+            name, _, rest = v.partition('=')
+            jar[name] = rest.split(';', 1)[0]
+
+
+def cookie_header(jar):
+    return '; '.join('%s=%s' % kv for kv in jar.items())
+
+
+def code_of(location):
+    m = re.search(r'[?&]code=([^&]+)', location or '')
+    return m.group(1) if m else None
+
+
+jar = {}
+c = http.client.HTTPConnection(host)
+c.request('GET', authz)
+r = c.getresponse(); r.read(); cookies_of(r, jar)
+login_url = r.getheader('location')
+c.request('GET', login_url, headers={'Cookie': cookie_header(jar)})
+r = c.getresponse(); page = r.read().decode(); cookies_of(r, jar)
+arid = re.search(r'name="authRequestID" value="([^"]*)"', page).group(1)
+csrf = re.search(r'name="csrf" value="([^"]*)"', page).group(1)
+body = urllib.parse.urlencode({'authRequestID': arid, 'csrf': csrf, 'loginName': login,
+                               'password': password})
+c.request('POST', '/ui/login/login', body=body, headers={
+    'Cookie': cookie_header(jar), 'Content-Type': 'application/x-www-form-urlencoded'})
+r = c.getresponse(); r.read(); cookies_of(r, jar)
+first = code_of(r.getheader('location'))
+if not first:
+    sys.exit('codes.py: sign-in did not redirect with a code')
+codes = [first]
+lock = threading.Lock()
+
+
+def worker():
+    conn = http.client.HTTPConnection(host)
+    while True:
+        with lock:
+            if len(codes) >= count:
+                return
+        conn.request('GET', authz, headers={'Cookie': cookie_header(jar)})
+        resp = conn.getresponse(); resp.read()
+        code = code_of(resp.getheader('location'))
+        if not code:
+            sys.exit('codes.py: authorize with a session gave no code (status %d)' % resp.status)
+        with lock:
+            codes.append(code)
+
+
+ts = [threading.Thread(target=worker) for _ in range(64)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print('\n'.join(codes[:count]))
