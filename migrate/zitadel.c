@@ -1336,12 +1336,12 @@ static void read_pats(struct zctx *c, struct err *e, int *rc)
         struct idpair *up = idmap_get(&c->users, uid);
         const Koderid__V2__User *us = up ? up->p : NULL;
         bool expired = pg_int(r, i, 3, 0) <= c->now;
-        json_t *o = skip(c, "personal_access_token", id, NULL,
-                         "%s; v1 keeps no hash of the token: without v1's master key it cannot "
-                         "be carried over, issue a new one",
-                         pg_bool(r, i, 5) ? "its owner was removed"
-                         : expired        ? "expired"
-                                          : "re-issue");
+        json_t *o =
+            skip(c, "personal_access_token", id, NULL, "%s",
+                 pg_bool(r, i, 5) ? "its owner was removed; not carried over"
+                 : expired        ? "expired; not carried over"
+                           : "not carried over (v1 stores no hash of it and only v1's master "
+                             "key could read it): issue a new one");
         if (!o)
             continue;
         jset(c, o, "user_id", json_string(uid));

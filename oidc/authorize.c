@@ -70,8 +70,8 @@ static void redirect_send(struct oidc_response *resp, int status, struct buf *b)
 }
 
 void oidc_authorize_redirect_error(struct oidc_ctx *ctx, const char *redirect_uri,
-                                   const char *state, int code, const char *description,
-                                   int status, struct oidc_response *resp)
+                                   const char *state, int code, const char *description, int status,
+                                   struct oidc_response *resp)
 {
     struct buf b = BUF_INIT;
     bool first;
@@ -237,8 +237,7 @@ static bool scope_has(const char *scope, const char *want)
     return false;
 }
 
-static const char *const prompt_values[] = {"none", "login", "consent", "select_account",
-                                            "create"};
+static const char *const prompt_values[] = {"none", "login", "consent", "select_account", "create"};
 
 /* Splits @prompt into @out (at most 5 known, distinct values). -1 on an unknown value. */
 static int parse_prompt(const char *prompt, char *out[5], size_t *ret_n)
@@ -326,8 +325,9 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
         r = oidc_params_parse(req->query, req->query ? req->query_len : 0, &params, &e);
     } else if (strcmp(req->method, "POST") == 0) {
         if (!form_content_type(req)) {
-            oidc_html_error(resp, 400, "Invalid request",
-                            "The sign-in request must be a form (application/x-www-form-urlencoded).");
+            oidc_html_error(
+                resp, 400, "Invalid request",
+                "The sign-in request must be a form (application/x-www-form-urlencoded).");
             return;
         }
         r = oidc_params_parse(req->body, req->body ? req->body_len : 0, &params, &e);
@@ -350,8 +350,8 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
         goto out;
     }
     r = repo_client_get(ctx->store, client_id, &client, &e);
-    if (r == -E_NOTFOUND || (r == 0 && (client->kind != KODERID__V2__CLIENT_KIND__CLIENT_OIDC ||
-                                         client->state != 1))) {
+    if (r == -E_NOTFOUND ||
+        (r == 0 && (client->kind != KODERID__V2__CLIENT_KIND__CLIENT_OIDC || client->state != 1))) {
         oidc_html_error(resp, 400, "Unknown application",
                         "The application asking you to sign in is not known or not active.");
         oidc_response_note(resp, "error=invalid_client client '%.80s' unknown or inactive",
@@ -381,8 +381,8 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
     /* 2. From here on, errors go back to the client. */
     const char *state = oidc_params_get(&params, "state");
     if (state && strlen(state) > STATE_MAX) {
-        oidc_authorize_redirect_error(ctx, redirect_uri, NULL, -E_INVALID_REQUEST,
-                                      "state too long", 302, resp);
+        oidc_authorize_redirect_error(ctx, redirect_uri, NULL, -E_INVALID_REQUEST, "state too long",
+                                      302, resp);
         goto out;
     }
 #define FAIL(code, desc)                                                                           \

@@ -37,7 +37,7 @@ int oidc_authorize_issue(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *a
  * OAuth error, @description, @state (may be NULL) and iss.
  */
 void oidc_authorize_redirect_error(struct oidc_ctx *ctx, const char *redirect_uri,
-                                   const char *state, int code, const char *description,
-                                   int status, struct oidc_response *resp);
+                                   const char *state, int code, const char *description, int status,
+                                   struct oidc_response *resp);
 
 #endif

@@ -7,7 +7,6 @@
 
 #include "common/cleanup.h"
 
-
 #define AUDIENCE_MAX 1000 /* apps of one project we put in aud, at most */
 
 bool oidc_scope_has(const char *scope, const char *name)
@@ -75,8 +74,7 @@ static const char *gender_name(int g)
     }
 }
 
-int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *obj,
-                         struct err *e)
+int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *obj, struct err *e)
 {
     int r = 0;
     if (json_object_set_new(obj, "sub", json_string(u->id)) < 0)
@@ -103,8 +101,7 @@ int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *
     }
     if (oidc_scope_has(scope, "phone") && u->phone && *u->phone) {
         r |= set_str(obj, "phone_number", u->phone);
-        r |= json_object_set_new(obj, "phone_number_verified", json_boolean(u->phone_verified)) <
-             0;
+        r |= json_object_set_new(obj, "phone_number_verified", json_boolean(u->phone_verified)) < 0;
     }
     return r ? err_set(e, -E_NOMEM, "out of memory") : 0;
 }
@@ -113,8 +110,7 @@ static bool array_has(const json_t *a, const char *s)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(a, i, v)
-    {
+    json_array_foreach (a, i, v) {
         if (strcmp(json_string_value(v), s) == 0)
             return true;
     }

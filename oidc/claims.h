@@ -27,8 +27,7 @@ char *oidc_scope_without(const char *scope, const char *name);
  * updated_at; `email`: email, email_verified; `phone`: phone_number, phone_number_verified.
  * Empty values are left out (as v1 does). -E_NOMEM.
  */
-int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *obj,
-                         struct err *e);
+int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *obj, struct err *e);
 
 /**
  * v1's audience of tokens issued to @c: the client ids of every app in @c's project, then the

@@ -161,16 +161,16 @@ int oidc_secret_verify(struct oidc_ctx *ctx, const char *subject, const char *se
 
     unsigned char mac[32];
     int64_t now = store_now_ms();
-    bool have_mac = ctx->secret_cache && cache_mac(ctx->secret_cache, subject, secret, hash,
-                                                   mac) == 0;
+    bool have_mac =
+        ctx->secret_cache && cache_mac(ctx->secret_cache, subject, secret, hash, mac) == 0;
     if (have_mac && cache_hit(ctx->secret_cache, mac, now)) {
         if (ret_cached)
             *ret_cached = true;
         return 0;
     }
     bool match = false;
-    int r = oidc_password_verify_queued(ctx->hashq, hash, secret, OIDC_SECRET_QUEUE_WAIT_MS,
-                                        &match, e);
+    int r =
+        oidc_password_verify_queued(ctx->hashq, hash, secret, OIDC_SECRET_QUEUE_WAIT_MS, &match, e);
     if (r < 0)
         return r;
     if (!match)
@@ -293,6 +293,10 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         secret = form_secret;
         ret->method = OIDC_AUTH_POST;
     } else if (assertion || assertion_type) {
+        /* private_key_jwt (issue 5): verify the assertion with oidc_jwt_verify() and a key
+         * callback over authnkey/<client_id>/<kid> (AuthnKey has no alg: pass "" and jwt.c
+         * derives it from the key), then iss = sub = client_id, aud = issuer or token URL,
+         * short exp, jti unused (ajti/<client_id>/<jti>). */
         ret->method = OIDC_AUTH_PRIVATE_KEY_JWT;
         return err_set(e, -E_INVALID_CLIENT, "private_key_jwt is not supported yet");
     } else if (form_id) {
@@ -315,8 +319,7 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         return err_set(e, -E_INVALID_CLIENT, "client '%.80s' is not active", client_id);
     if (c->auth_method != ret->method)
         return err_set(e, -E_INVALID_CLIENT,
-                       "client '%.80s' is registered for another authentication method",
-                       client_id);
+                       "client '%.80s' is registered for another authentication method", client_id);
     if (secret) {
         char tkey[600];
         snprintf(tkey, sizeof tkey, "client:%s", client_id);

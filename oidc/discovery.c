@@ -78,6 +78,8 @@ static const struct {
     int value;
 } flags[] = {
     {"request_uri_parameter_supported", 0},
+    {"request_parameter_supported", 0},                     /* authorize refuses `request` */
+    {"authorization_response_iss_parameter_supported", 1}, /* RFC 9207: authorize adds iss */
 };
 
 char *oidc_discovery_json(const char *issuer, struct err *e)

@@ -5,6 +5,22 @@
  * (grant_code.c, later grant_refresh.c, grant_client_credentials.c, grant_jwt_bearer.c) and
  * builds its answer with the oidc_issue_* functions below (issue.c), so every grant issues
  * tokens of the same shape (v1's, ../shared/ZITADEL.md section 5).
+ *
+ * What the records promise the grants still to come:
+ *   - A refresh token is stored under rt/<sha256> (RefreshToken, TTL = idle expiry); its family
+ *     under rtfam/<id> (RefreshFamily, TTL = absolute expiry) names the live token in
+ *     current_hash. Rotation = cas the presented record to spent and the family to the new
+ *     hash; a spent token presented again = oidc_revoke_family(). A family may be revoked
+ *     before anything else was written for it (a replayed code): check `revoked` always.
+ *   - An opaque access token (at/<sha256>, AccessToken) carries its jti and family_id; a JWT
+ *     access token is not stored. Both are revoked by putting the jti on the deny-list
+ *     (oidc_deny_jti); oidc_access_validate() (userinfo.h) checks it for both kinds.
+ *   - A consumed code (code/<sha256>, used = true) keeps its family_id and access token jtis
+ *     for as long as those tokens live, so a late replay still revokes them.
+ *   - Grants whose caller is not an app client (client_credentials with a machine user's
+ *     login name and secret, jwt-bearer) set authenticates_itself in token.c's table and can
+ *     use oidc_secret_cached()/oidc_secret_verify() (clientauth.h) with the user id as subject
+ *     and ctx->client_throttle keyed "user:<id>".
  */
 #ifndef OIDC_GRANT_H
 #define OIDC_GRANT_H
@@ -56,17 +72,17 @@ int oidc_pkce_check(const char *challenge, const char *method, const char *verif
 struct oidc_issue {
     const Koderid__V2__Client *client;
     const Koderid__V2__User *user;
-    const char *scope;      /* granted scope, space-separated */
-    const char *nonce;      /* "" or NULL when none */
-    int64_t auth_time;      /* 0 when unknown */
+    const char *scope; /* granted scope, space-separated */
+    const char *nonce; /* "" or NULL when none */
+    int64_t auth_time; /* 0 when unknown */
     char *const *amr;
     size_t n_amr;
     const json_t *audience; /* array from oidc_claims_audience() */
     const char *jti;        /* the access token's id (id_new()) */
     const char *family_id;  /* "" when no refresh token goes with it */
     const char *session_id;
-    int64_t now;            /* unix seconds */
-    int64_t at_expires_at;  /* unix seconds */
+    int64_t now;           /* unix seconds */
+    int64_t at_expires_at; /* unix seconds */
 };
 
 /**
@@ -82,8 +98,8 @@ int oidc_issue_access_token(struct oidc_ctx *ctx, const struct oidc_issue *in, c
  * azp, at_hash (of @access_token when not NULL), amr; userinfo claims by scope only with
  * Client.id_token_userinfo_assertion or when no access token goes with it. *ret caller's.
  */
-int oidc_issue_id_token(struct oidc_ctx *ctx, const struct oidc_issue *in,
-                        const char *access_token, char **ret, struct err *e);
+int oidc_issue_id_token(struct oidc_ctx *ctx, const struct oidc_issue *in, const char *access_token,
+                        char **ret, struct err *e);
 
 /**
  * Creates the refresh family in->family_id (must not exist yet: a concurrent replay that
@@ -98,8 +114,8 @@ int oidc_issue_refresh_token(struct oidc_ctx *ctx, const struct oidc_issue *in, 
  * when it has already expired. Used for JWT access tokens and, by jti, opaque ones too: an
  * opaque AccessToken record whose jti is denied is revoked.
  */
-int oidc_deny_jti(struct oidc_ctx *ctx, const char *jti, const char *client_id,
-                  int64_t expires_at, struct err *e);
+int oidc_deny_jti(struct oidc_ctx *ctx, const char *jti, const char *client_id, int64_t expires_at,
+                  struct err *e);
 
 /** Whether @jti is on the deny-list (errors count as denied: fail closed). */
 bool oidc_jti_denied(struct oidc_ctx *ctx, const char *jti);

@@ -18,7 +18,6 @@
 #include "oidc/grant.h"
 #include "oidc/pkce.h"
 
-
 static void auth_code_freep(Koderid__V2__AuthCode **p)
 {
     if (*p)
@@ -80,8 +79,8 @@ static void reload_and_revoke(struct oidc_ctx *ctx, const char *key)
 {
     Koderid__V2__AuthCode *code = NULL;
     struct err e;
-    if (repo_get(ctx->store, key, &koderid__v2__auth_code__descriptor,
-                 (ProtobufCMessage **)&code, NULL, &e) == 0) {
+    if (repo_get(ctx->store, key, &koderid__v2__auth_code__descriptor, (ProtobufCMessage **)&code,
+                 NULL, &e) == 0) {
         if (code->used)
             revoke_issued(ctx, code);
         koderid__v2__auth_code__free_unpacked(code, NULL);

@@ -20,8 +20,7 @@ typedef void (*oidc_hashq_job_cb)(void *cbdata);
  * Starts @workers threads (default 2 when 0) serving at most @max_pending jobs waiting or
  * running (default 64 when 0). Returns 0 and *ret, or -E_NOMEM / -E_INTERNAL with @e.
  */
-int oidc_hashq_new(unsigned workers, unsigned max_pending, struct oidc_hashq **ret,
-                   struct err *e);
+int oidc_hashq_new(unsigned workers, unsigned max_pending, struct oidc_hashq **ret, struct err *e);
 
 /** Stops the threads after the jobs in flight and frees @q (NULL allowed). No new calls. */
 void oidc_hashq_free(struct oidc_hashq *q);

@@ -85,8 +85,7 @@ void oidc_html_respond(struct oidc_response *resp, int status, const char *form_
     oidc_response_header(resp, "pragma", "no-cache");
 }
 
-void oidc_html_error(struct oidc_response *resp, int status, const char *title,
-                     const char *message)
+void oidc_html_error(struct oidc_response *resp, int status, const char *title, const char *message)
 {
     struct buf b = BUF_INIT;
     oidc_html_begin(&b, title);

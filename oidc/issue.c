@@ -57,12 +57,11 @@ int oidc_issue_access_token(struct oidc_ctx *ctx, const struct oidc_issue *in, c
     int r;
 
     if (c->access_token_type == 1) {
-        _cleanup_(json_decrefp) json_t *claims =
-            json_pack("{s:s, s:s, s:O, s:I, s:I, s:I, s:s, s:s, s:s}", "iss", ctx->cfg.issuer,
-                      "sub", in->user->id, "aud", in->audience, "exp",
-                      (json_int_t)(in->at_expires_at + skew), "iat", (json_int_t)(in->now - skew),
-                      "nbf", (json_int_t)(in->now - skew), "jti", in->jti, "client_id",
-                      c->client_id, "scope", in->scope ? in->scope : "");
+        _cleanup_(json_decrefp) json_t *claims = json_pack(
+            "{s:s, s:s, s:O, s:I, s:I, s:I, s:s, s:s, s:s}", "iss", ctx->cfg.issuer, "sub",
+            in->user->id, "aud", in->audience, "exp", (json_int_t)(in->at_expires_at + skew), "iat",
+            (json_int_t)(in->now - skew), "nbf", (json_int_t)(in->now - skew), "jti", in->jti,
+            "client_id", c->client_id, "scope", in->scope ? in->scope : "");
         if (!claims)
             return err_set(e, -E_INTERNAL, "cannot build access token claims");
         return sign_claims(ctx, claims, ret, NULL, e);
@@ -101,8 +100,8 @@ int oidc_issue_access_token(struct oidc_ctx *ctx, const struct oidc_issue *in, c
     return *ret ? 0 : err_set(e, -E_NOMEM, "out of memory");
 }
 
-int oidc_issue_id_token(struct oidc_ctx *ctx, const struct oidc_issue *in,
-                        const char *access_token, char **ret, struct err *e)
+int oidc_issue_id_token(struct oidc_ctx *ctx, const struct oidc_issue *in, const char *access_token,
+                        char **ret, struct err *e)
 {
     const Koderid__V2__Client *c = in->client;
     int64_t skew = skew_of(c);
@@ -114,8 +113,7 @@ int oidc_issue_id_token(struct oidc_ctx *ctx, const struct oidc_issue *in,
     json_object_set_new(claims, "iss", json_string(ctx->cfg.issuer));
     json_object_set_new(claims, "sub", json_string(in->user->id));
     json_object_set(claims, "aud", (json_t *)in->audience);
-    json_object_set_new(claims, "exp",
-                        json_integer(in->now + ctx->lifetimes.id_token + skew));
+    json_object_set_new(claims, "exp", json_integer(in->now + ctx->lifetimes.id_token + skew));
     json_object_set_new(claims, "iat", json_integer(in->now - skew));
     if (in->auth_time > 0)
         json_object_set_new(claims, "auth_time", json_integer(in->auth_time - skew));
@@ -165,8 +163,7 @@ int oidc_issue_refresh_token(struct oidc_ctx *ctx, const struct oidc_issue *in, 
     if (repo_key(key, "rtfam/%s", in->family_id) < 0)
         return err_set(e, -E_INTERNAL, "family id too long");
     struct err ce = {0};
-    r = repo_cas(ctx->store, key, 0, &fam.base, ctx->lifetimes.refresh_absolute * 1000, NULL,
-                 &ce);
+    r = repo_cas(ctx->store, key, 0, &fam.base, ctx->lifetimes.refresh_absolute * 1000, NULL, &ce);
     if (r == -E_CONFLICT)
         return err_set(e, -E_INVALID_GRANT, "authorization code was replayed meanwhile");
     if (r < 0)
@@ -196,8 +193,8 @@ int oidc_issue_refresh_token(struct oidc_ctx *ctx, const struct oidc_issue *in, 
     return *ret ? 0 : err_set(e, -E_NOMEM, "out of memory");
 }
 
-int oidc_deny_jti(struct oidc_ctx *ctx, const char *jti, const char *client_id,
-                  int64_t expires_at, struct err *e)
+int oidc_deny_jti(struct oidc_ctx *ctx, const char *jti, const char *client_id, int64_t expires_at,
+                  struct err *e)
 {
     char key[REPO_KEY_MAX];
     int64_t now = store_now_ms() / 1000;

@@ -94,8 +94,8 @@ static char *b64url_json(const json_t *obj)
     return b64url_encode_alloc(s, strlen(s));
 }
 
-int oidc_jwt_sign(const json_t *claims, EVP_PKEY *key, const char *kid, const char *alg,
-                  char **ret, struct err *e)
+int oidc_jwt_sign(const json_t *claims, EVP_PKEY *key, const char *kid, const char *alg, char **ret,
+                  struct err *e)
 {
     char key_alg[OIDC_JWT_ALG_MAX];
     int r;
@@ -341,8 +341,7 @@ int oidc_jwt_check_time(const json_t *claims, int64_t now, int64_t skew, bool re
     return 0;
 }
 
-int oidc_jwt_hash_claim(const char *value, size_t len, const char *alg, char out[44],
-                        struct err *e)
+int oidc_jwt_hash_claim(const char *value, size_t len, const char *alg, char out[44], struct err *e)
 {
     if (!alg || (strcmp(alg, "RS256") != 0 && strcmp(alg, "ES256") != 0))
         return err_set(e, -E_INVALID, "no hash claim for algorithm");

@@ -39,8 +39,8 @@ typedef int (*oidc_jwt_key_cb)(const char *kid, EVP_PKEY **ret_key, char alg[OID
  * @alg is "RS256" (RSA key, 2048 bits or more) or "ES256" (P-256 key); a key that does not
  * fit @alg is -E_INVALID. *ret is a new string the caller frees. -E_NOMEM, -E_INTERNAL.
  */
-int oidc_jwt_sign(const json_t *claims, EVP_PKEY *key, const char *kid, const char *alg,
-                  char **ret, struct err *e);
+int oidc_jwt_sign(const json_t *claims, EVP_PKEY *key, const char *kid, const char *alg, char **ret,
+                  struct err *e);
 
 /**
  * Verifies the compact JWS @token (@len bytes): strict base64url in three segments, a JSON

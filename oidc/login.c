@@ -67,8 +67,8 @@ static int pending_load(struct oidc_ctx *ctx, const char *id, struct pending *p,
     if (!id_ok(id))
         return err_set(e, -E_NOTFOUND, "no such auth request");
     repo_key(p->key, "authreq/%s", id);
-    int r = repo_get(ctx->store, p->key, &koderid__v2__auth_request__descriptor, &m, &p->version,
-                     e);
+    int r =
+        repo_get(ctx->store, p->key, &koderid__v2__auth_request__descriptor, &m, &p->version, e);
     if (r < 0)
         return r;
     p->ar = (Koderid__V2__AuthRequest *)m;
@@ -123,7 +123,8 @@ static bool csrf_ok(struct oidc_ctx *ctx, const struct oidc_request *req,
     sha256_hex(browser, strlen(browser), hash);
     size_t n = strlen(ar->csrf);
     bool token_ok = strlen(form_token) == n && CRYPTO_memcmp(form_token, ar->csrf, n) == 0;
-    bool bound_ok = strlen(ar->csrf_binding) == 64 && CRYPTO_memcmp(hash, ar->csrf_binding, 64) == 0;
+    bool bound_ok =
+        strlen(ar->csrf_binding) == 64 && CRYPTO_memcmp(hash, ar->csrf_binding, 64) == 0;
     return token_ok && bound_ok;
 }
 
@@ -335,8 +336,7 @@ static void login_post(struct oidc_ctx *ctx, const struct oidc_request *req,
     }
     if (!*login_name || !password || (name_in && strlen(name_in) > LOGIN_NAME_MAX) ||
         strlen(password) > OIDC_PASSWORD_MAX) {
-        rerender(ctx, req, resp, 400, &p, app, login_name,
-                 "Enter your login name and password.");
+        rerender(ctx, req, resp, 400, &p, app, login_name, "Enter your login name and password.");
         goto out;
     }
 

@@ -107,8 +107,7 @@ bool oidc_password_expensive(const char *hash)
 
 static int itoa64_index(char c)
 {
-    static const char itoa64[] =
-        "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char itoa64[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     const char *p = c ? strchr(itoa64, c) : NULL;
     return p ? (int)(p - itoa64) : -1;
 }

@@ -22,8 +22,7 @@ struct oidc_hashq;
  * gives 0 and false, as does a password over OIDC_PASSWORD_MAX. Runs the hash on the calling
  * thread: see oidc_password_verify_queued(). Any thread.
  */
-int oidc_password_verify(const char *hash, const char *password, bool *ret_match,
-                         struct err *e);
+int oidc_password_verify(const char *hash, const char *password, bool *ret_match, struct err *e);
 
 /**
  * Like oidc_password_verify(), but an expensive hash (oidc_password_expensive()) runs on @q

@@ -18,11 +18,11 @@
 
 /** A URI split into components. Borrowed pointers into the parsed string. */
 struct oidc_url {
-    char scheme[32];      /* lower-cased */
-    bool has_authority;   /* "//" after the scheme */
-    bool has_userinfo;    /* an '@' in the authority (always refused for matching) */
-    char host[256];       /* lower-cased; IPv6 literals keep their brackets */
-    long port;            /* -1 when absent, or '*' pattern = -2 */
+    char scheme[32];    /* lower-cased */
+    bool has_authority; /* "//" after the scheme */
+    bool has_userinfo;  /* an '@' in the authority (always refused for matching) */
+    char host[256];     /* lower-cased; IPv6 literals keep their brackets */
+    long port;          /* -1 when absent, or '*' pattern = -2 */
     const char *path;
     size_t path_len;
     const char *query; /* after '?', or NULL when there is no '?' */

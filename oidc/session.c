@@ -18,8 +18,8 @@ static void cookie_name(const struct oidc_ctx *ctx, const char *name, char *out,
 
 static bool token_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 int oidc_cookie_get(const struct oidc_ctx *ctx, const struct oidc_request *req, const char *name,

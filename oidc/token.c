@@ -19,7 +19,7 @@
 
 struct oidc_grant {
     const char *grant_type;
-    int client_grant_type;    /* Client.grant_types value that allows it; -1: none needed */
+    int client_grant_type;     /* Client.grant_types value that allows it; -1: none needed */
     bool authenticates_itself; /* the grant authenticates its caller (no app client) */
     oidc_grant_cb run;
 };

@@ -23,7 +23,6 @@
 #include "oidc/respond.h"
 #include "oidc/token.h"
 
-
 #define USERINFO_BODY_MAX (32 * 1024)
 
 void oidc_access_release(struct oidc_access *a)
@@ -232,8 +231,8 @@ void oidc_userinfo_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req
         }
         const char *body_token = oidc_params_get(&form, "access_token");
         if (body_token && token) {
-            bearer_error(ctx, resp, -E_INVALID_REQUEST,
-                         "access token given in more than one way", NULL);
+            bearer_error(ctx, resp, -E_INVALID_REQUEST, "access token given in more than one way",
+                         NULL);
             return;
         }
         if (body_token)
@@ -252,8 +251,7 @@ void oidc_userinfo_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req
             oidc_respond_error(resp, r, "cannot check the token now");
         return;
     }
-    oidc_response_note(resp, "client=%.80s sub=%.40s", acc.client_id ? acc.client_id : "",
-                       acc.sub);
+    oidc_response_note(resp, "client=%.80s sub=%.40s", acc.client_id ? acc.client_id : "", acc.sub);
     if (!oidc_scope_has(acc.scope, "openid")) {
         bearer_error(ctx, resp, -E_INSUFFICIENT_SCOPE, "the token lacks the openid scope",
                      "openid");

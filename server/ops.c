@@ -157,6 +157,7 @@ void ops_reload(struct cli *cl, const struct cli_opts *co)
         log_error("reload: %s", e.msg);
     if (config_load(&fresh, co->config, environ, co->sets, co->nsets, &e) < 0) {
         log_error("reload: configuration not reloaded: %s", e.msg);
+        config_release(&fresh);
         return;
     }
     _cleanup_free_ char *before = dump(&cl->cfg);
@@ -201,6 +202,7 @@ void ops_reload(struct cli *cl, const struct cli_opts *co)
             log_info("reload: logging to '%s'", fresh.log_file);
         }
     }
-    log_info("reload: done (%zu setting%s need a restart)", restart, restart == 1 ? "" : "s");
+    log_info("reload: done (%zu changed setting%s need%s a restart)", restart,
+             restart == 1 ? "" : "s", restart == 1 ? "s" : "");
     config_release(&fresh);
 }

@@ -93,6 +93,12 @@ try {
   });
   page.setDefaultTimeout(20000);
 
+  // 0. Discovery names this endpoint and promises iss on the response (RFC 9207).
+  const disco = await (await fetch(new URL('/.well-known/openid-configuration', ISSUER))).json();
+  check(disco.authorization_endpoint === ISSUER + '/oauth/v2/authorize', 'discovery: authorization_endpoint');
+  check(disco.authorization_response_iss_parameter_supported === true, 'discovery: iss parameter supported');
+  check((disco.code_challenge_methods_supported || []).join() === 'S256', 'discovery: S256 only');
+
   // 1. The authorization request lands on the login page.
   const first = authorizeUrl();
   const resp = await page.goto(first.url);

@@ -80,6 +80,10 @@ expect "too many headers is 431 (got $code)" test "$code" = 431
 # client address behind a trusted proxy
 curl -s -o /dev/null -H 'X-Forwarded-For: 203.0.113.7' "$BASE/nothing-here"
 expect "X-Forwarded-For from a trusted proxy is the client address" log_has 'access: GET /nothing-here 404 .* 203.0.113.7' 
+curl -s -o /dev/null -H 'X-Forwarded-For: 198.51.100.9' -H 'X-Forwarded-For: 127.0.0.1' "$BASE/two-headers"
+expect "several X-Forwarded-For headers are one list" log_has 'access: GET /two-headers 404 .* 198.51.100.9'
+curl -s -o /dev/null -H 'X-Forwarded-For: 198.51.100.9' "$BASE/healthz?x"
+expect "on the loop thread too" log_has 'access: GET /healthz 200 .* 198.51.100.9' 
 
 # hostile clients: garbage bytes, broken HTTP, vanishing clients; then it still serves
 expect "garbage and vanishing clients do not hurt the server" /usr/bin/python3 - "$PORT" <<'PY'
@@ -131,9 +135,67 @@ expect "still serving discovery after the abuse" bash -c "curl -sf '$BASE/.well-
 # many concurrent requests through the worker pool
 expect "200 concurrent worker requests all answered" bash -c "seq 1 200 | xargs -P 32 -I{} curl -s -o /dev/null -w '%{http_code}\n' '$BASE/readyz' | sort | uniq -c | grep -qE '^ *200 200$'"
 
+# HTTP/2 is off unless asked for (h2o 2.2.5 predates the rapid-reset fixes)
+v=$(curl -s -o /dev/null -w '%{http_version}' --http2-prior-knowledge "$BASE/healthz" || true)
+expect "HTTP/2 prior knowledge is refused by default (got '$v')" test "$v" != 2
+v=$(curl -s -o /dev/null -w '%{http_version}' --http2 "$BASE/healthz")
+expect "an h2c upgrade stays on HTTP/1.1 by default" test "$v" = 1.1
+
 # clean shutdown
 expect "SIGTERM exits 0" stop_server
 expect "the log says it stopped" grep -q '^<6>serve: stopped' "$LOG"
 expect "no error lines in the log" bash -c "! grep -q '^<3>' '$LOG'"
+
+# with http2 = on: prior knowledge and upgrade both speak HTTP/2, worker answers included
+write_config "$conf" "http2 = on"
+start_server "$conf"
+v=$(curl -s -o "$WORK/h2.json" -w '%{http_version} %{http_code}' --http2-prior-knowledge "$BASE/oauth/v2/keys")
+expect "http2 = on: JWKS over HTTP/2 (got '$v')" bash -c "[ '$v' = '2 200' ] && jq -e '.keys|length==1' '$WORK/h2.json' >/dev/null"
+v=$(curl -s -o "$WORK/h2.json" -w '%{http_version} %{http_code}' --http2-prior-knowledge "$BASE/no/such")
+expect "http2 = on: a worker answer over HTTP/2 (got '$v')" bash -c "[ '$v' = '2 404' ] && jq -e '.error==\"not_found\"' '$WORK/h2.json' >/dev/null"
+v=$(seq 1 20 | xargs -P 20 -I{} curl -s -o /dev/null -w '%{http_code}\n' --http2-prior-knowledge "$BASE/readyz" | sort | uniq -c | tr -s ' ')
+expect "http2 = on: concurrent worker requests (got '$v')" test "$v" = " 20 200"
+expect "http2 = on: streams reset before the worker answers do not hurt the server" /usr/bin/python3 - "$PORT" <<'PY'
+import socket, struct, sys
+port = int(sys.argv[1])
+def frame(ftype, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
+def lit(name, value):  # HPACK literal header field without indexing, new name
+    n, v = name.encode(), value.encode()
+    return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
+def headers(path):
+    return (lit(":method", "GET") + lit(":scheme", "http") + lit(":authority", "x") + lit(":path", path))
+for conn in range(5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0)
+    for i in range(10):
+        sid = 1 + 2 * i
+        out += frame(1, 0x5, sid, headers("/readyz")) + frame(3, 0, sid, struct.pack(">I", 8))
+    s.sendall(out)
+    if conn % 2:
+        s.close()  # and the whole connection goes away with answers pending
+        continue
+    # one more stream that must still be answered
+    s.sendall(frame(1, 0x5, 21, headers("/healthz")))
+    buf = b""
+    got = False
+    while not got:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        # find a HEADERS frame (type 1) on stream 21
+        i = 0
+        while i + 9 <= len(buf):
+            ln = int.from_bytes(buf[i:i+3], "big"); ft = buf[i+3]; sid = int.from_bytes(buf[i+5:i+9], "big") & 0x7fffffff
+            if ft == 1 and sid == 21:
+                got = True
+            i += 9 + ln
+    s.close()
+    assert got, "no answer on stream 21"
+PY
+v=$(curl -s -o /dev/null -w '%{http_version} %{http_code}' --http2-prior-knowledge "$BASE/healthz")
+expect "http2 = on: still serving after resets (got '$v')" test "$v" = "2 200"
+expect "SIGTERM exits 0 (HTTP/2)" stop_server
 
 finish

@@ -73,8 +73,12 @@ check "dry run leaves no store behind" test ! -e "$D/data.mdb"
 check "dry run plans 65 client creations" test "$(grep -c '^plan create    client' "$tmp/out")" = 65
 
 # ---- import the Koder inventory ----
+pgdump() { pg_dump -X -h "$pgdir/sock" -p "$(cat "$pgdir/port")" -U postgres -d "$1" 2>&1; }
+pgdump inv >"$tmp/pg1.sql"
 imp "$C" --dsn "$(dsn inv)" --report "$tmp/r1.json"
 st=$?
+pgdump inv >"$tmp/pg2.sql"
+check "v1's database is not modified by the import (pg_dump before = after)" cmp "$tmp/pg1.sql" "$tmp/pg2.sql"
 check "import exits 0" test $st = 0
 "$dump" "$D" >"$tmp/d1.jsonl"
 check "report: 62 OIDC and 3 API clients, complete" test \
@@ -217,7 +221,7 @@ assert r["user/250000000593828015"]["display_name"]=="Root The Admin"
 printf '%s\n' "$pw" | "$dump" "$D" set-password 250000000593828015
 imp "$C" --dsn "$(dsn inv)"
 expect "v2's upgraded hash survives a re-import while v1's hash is unchanged" '
-  "$dump" "$D" | grep "\"key\":\"user/250000000593828015\"" | grep -qF "\"password_hash\":\"\$y\$" &&
+  "$dump" "$D" | grep "\"key\":\"user/250000000593828015\"" | grep -F "\"password_hash\":\"\$y\$" >/dev/null &&
   printf "%s\n" "$pw" | "$dump" "$D" check-password 250000000593828015'
 
 sql inv "INSERT INTO eventstore.events2 (instance_id, aggregate_type, aggregate_id, event_type, sequence, revision, created_at, payload, creator, owner, position, in_tx_order) VALUES ('250000000005498548', 'user', '250000000593828015', 'user.human.password.changed', 3, 1, '2024-03-03 09:00:00+00', '{\"encodedHash\": \"\$2a\$14\$DJo9xe5/BmmFzoSJARYQJe2vChsDqYKW/DlHJF4wz6XKtL20O0KWi\"}'::jsonb, 'test', '250000000008094913', 1700000003, 0)"
@@ -231,6 +235,8 @@ expect "a newer v1 password event replaces it (old password works again, current
 C2=$(conf v2rec)
 "$gw" client add --config "$C2" --name "v2 app" --type web --redirect-uri https://x.example/cb \
   --client-id "250000000188710554@koder_cloud" --json >"$tmp/v2client.json" 2>"$tmp/err"
+printf 'v2-password-1\n' | "$gw" user add --config "$C2" --username root --email root@v2.example \
+  --password-stdin >"$tmp/v2user.id" 2>>"$tmp/err"
 before=$("$dump" "$tmp/v2rec/data" | grep '"key":"client/250000000188710554@koder_cloud"')
 imp "$C2" --dsn "$(dsn inv)" --report "$tmp/r3.json"
 st=$?
@@ -238,6 +244,14 @@ after=$("$dump" "$tmp/v2rec/data" | grep '"key":"client/250000000188710554@koder
 expect "a v2 client holding a v1 client_id is left untouched (exit 1, reported)" '
   [ $st = 1 ] && [ -n "$before" ] && [ "$before" = "$after" ] &&
   grep -q "skipped app 250000000188710554@koder_cloud: not written: a record created in v2" "$tmp/out"'
+v2uid=$(cat "$tmp/v2user.id")
+expect "a v1 user whose login name a v2 user holds is not written; the v2 user keeps it" '
+  [ -n "$v2uid" ] &&
+  grep -q "skipped user 250000000593828015: not written: login name .root. belongs to user $v2uid created in v2" "$tmp/out" &&
+  grep -q "skipped grant 250000000608074760: not written: depends on user 250000000593828015" "$tmp/out" &&
+  ! "$dump" "$tmp/v2rec/data" | grep "\"key\":\"user/250000000593828015\"" >/dev/null &&
+  "$dump" "$tmp/v2rec/data" | grep "\"key\":\"login/root\",\"version\":[0-9]*,\"raw\":\"$v2uid\"" >/dev/null &&
+  printf "v2-password-1\n" | "$dump" "$tmp/v2rec/data" check-password "$v2uid"'
 
 # ---- unknown and stale table versions ----
 sql unknown "ALTER TABLE projections.users14 RENAME TO users15; ALTER TABLE projections.users14_humans RENAME TO users15_humans; ALTER TABLE projections.users14_machines RENAME TO users15_machines"
@@ -269,7 +283,7 @@ imp "$C4" --dsn "$(dsn stale)" --report "$tmp/r7.json"
 st=$?
 expect "an argon2 hash is recognized, reported, and the user imported without it (exit 0)" '
   [ $st = 0 ] && grep -q "skipped password 250000000593828015 .*argon2 hash: v2 (libxcrypt) cannot verify it" "$tmp/out" &&
-  "$dump" "$tmp/stale/data" | grep "\"key\":\"user/250000000593828015\"" | grep -q "\"password_hash\":\"\"" &&
+  "$dump" "$tmp/stale/data" | grep "\"key\":\"user/250000000593828015\"" | grep "\"password_hash\":\"\"" >/dev/null &&
   ! printf "%s\n" "$oldpw" | "$dump" "$tmp/stale/data" check-password 250000000593828015'
 
 # ---- several instances ----
@@ -292,6 +306,29 @@ expect "unreachable database: exit 1, one line naming host and db, no password" 
 
 "$gw" import-zitadel --config "$C5" >/dev/null 2>&1
 check "missing --dsn is a usage error" test $? = 2
+
+# ---- the password comes from PGPASSWORD or a pgpass file, never the command line ----
+sql multi "CREATE ROLE importer LOGIN PASSWORD 'Imp0rt-Secret-pw'; GRANT USAGE ON SCHEMA projections, eventstore TO importer; GRANT SELECT ON ALL TABLES IN SCHEMA projections, eventstore TO importer"
+{ echo 'local all importer scram-sha-256'; cat "$pgdir/data/pg_hba.conf"; } >"$tmp/hba"
+cat "$tmp/hba" >"$pgdir/data/pg_hba.conf" # keeps the file's owner (postgres)
+sql multi "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+idsn="postgresql://importer@/multi?host=$pgdir/sock&port=$(cat "$pgdir/port")"
+C9=$(conf pgpass)
+imp "$C9" --dsn "$idsn" --instance 250000000005498548 --dry-run
+st=$?
+expect "without a password the connection is refused (exit 1, one line)" '
+  [ $st = 1 ] && [ $(wc -l <"$tmp/err") = 1 ] && grep -q "password" "$tmp/err"'
+PGPASSWORD=Imp0rt-Secret-pw "$gw" import-zitadel --config "$C9" --dsn "$idsn" \
+  --instance 250000000005498548 --dry-run >"$tmp/out" 2>"$tmp/err"
+check "PGPASSWORD supplies it" test $? = 0
+printf '%s:%s:multi:importer:Imp0rt-Secret-pw\n' "$pgdir/sock" "$(cat "$pgdir/port")" >"$tmp/pgpass.txt"
+chmod 600 "$tmp/pgpass.txt"
+PGPASSFILE=$tmp/pgpass.txt "$gw" import-zitadel --config "$C9" --dsn "$idsn" \
+  --instance 250000000005498548 --report "$tmp/r8.json" >"$tmp/out" 2>"$tmp/err"
+st=$?
+expect "a pgpass file supplies it; the password is in no output or report" '
+  [ $st = 0 ] && ! grep -q Imp0rt "$tmp/out" "$tmp/err" "$tmp/r8.json"'
 
 # ---- kill -9 half way, then run again ----
 C6=$(conf crash)

@@ -67,8 +67,8 @@ struct fx_client {
     int auth_method;    /* 0 basic, 1 post, 2 none, 3 private_key_jwt */
     const char *secret; /* NULL = none */
     int access_token_type;
-    int state;          /* 0 means active (1) here */
-    bool refresh;       /* grant type 2 besides 0 */
+    int state;    /* 0 means active (1) here */
+    bool refresh; /* grant type 2 besides 0 */
     bool userinfo_in_id_token;
     int kind;
 };

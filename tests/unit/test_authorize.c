@@ -41,8 +41,8 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
     return remove(path);
 }
 
-static void put_client(const char *id, int app_type, int auth_method, int state,
-                       char **uris, size_t nuris, bool refresh)
+static void put_client(const char *id, int app_type, int auth_method, int state, char **uris,
+                       size_t nuris, bool refresh)
 {
     Koderid__V2__Client c = KODERID__V2__CLIENT__INIT;
     int32_t rt[] = {0}, gt[] = {0, 2};
@@ -91,15 +91,15 @@ static int setup(void **state)
     snprintf(tmpdir, sizeof tmpdir, "%s/koder-authz-test-XXXXXX", base);
     if (!mkdtemp(tmpdir))
         return -1;
-    struct store_config cfg = {.backend = "lmdb", .data_dir = tmpdir,
-                               .lmdb_map_size = (size_t)64 << 20};
+    struct store_config cfg = {
+        .backend = "lmdb", .data_dir = tmpdir, .lmdb_map_size = (size_t)64 << 20};
     struct err e = {0};
     if (store_open(&cfg, &store, &e) < 0) {
         fprintf(stderr, "store_open: %s\n", e.msg);
         return -1;
     }
-    struct oidc_config oc = {.issuer = ISSUER, .yescrypt_cost = 1, .hash_workers = 2,
-                             .hash_queue_max = 16};
+    struct oidc_config oc = {
+        .issuer = ISSUER, .yescrypt_cost = 1, .hash_workers = 2, .hash_queue_max = 16};
     if (oidc_ctx_new(&oc, store, &ctx, &e) < 0) {
         fprintf(stderr, "oidc_ctx_new: %s\n", e.msg);
         return -1;
@@ -120,7 +120,7 @@ static int setup(void **state)
     put_client("nat1", 2, 2, 1, nat, 2, false);
     put_client("off1", 0, 0, 2, web, 2, false);
     put_user("100", "alice", 1, 1, bcrypt_hash);
-    put_user("101", "bob", 1, 4, bcrypt_hash);  /* locked */
+    put_user("101", "bob", 1, 4, bcrypt_hash);   /* locked */
     put_user("102", "carol", 1, 6, bcrypt_hash); /* initial */
     put_user("103", "robot", 2, 1, bcrypt_hash); /* machine */
     put_user("104", "dave", 1, 1, bcrypt_hash);
@@ -151,10 +151,15 @@ static void call(struct oidc_response *resp, const char *method, const char *pat
         headers[nh++] = (struct oidc_kv){"content-type", "application/x-www-form-urlencoded"};
     if (cookie)
         headers[nh++] = (struct oidc_kv){"cookie", (char *)cookie};
-    struct oidc_request req = {.method = method, .path = path, .query = query,
-                               .query_len = query ? strlen(query) : 0, .body = body,
-                               .body_len = body ? strlen(body) : 0, .headers = headers,
-                               .nheaders = nh, .client_addr = "192.0.2.10"};
+    struct oidc_request req = {.method = method,
+                               .path = path,
+                               .query = query,
+                               .query_len = query ? strlen(query) : 0,
+                               .body = body,
+                               .body_len = body ? strlen(body) : 0,
+                               .headers = headers,
+                               .nheaders = nh,
+                               .client_addr = "192.0.2.10"};
     memset(resp, 0, sizeof *resp);
     oidc_handle(ctx, &req, resp);
 }
@@ -253,17 +258,24 @@ static void test_page_errors(void **state)
 {
     (void)state;
     assert_page_error("response_type=code&scope=openid");
-    assert_page_error("client_id=nope&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type=code&scope=openid");
-    assert_page_error("client_id=off1&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type=code&scope=openid");
+    assert_page_error("client_id=nope&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type="
+                      "code&scope=openid");
+    assert_page_error("client_id=off1&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type="
+                      "code&scope=openid");
     assert_page_error("client_id=web1%40proj&response_type=code&scope=openid");
-    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Fevil.com%2Fcb&response_type=code&scope=openid");
-    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%40evil.com%2Fcb&response_type=code&scope=openid");
-    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb%23x&response_type=code&scope=openid");
+    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Fevil.com%2Fcb&response_"
+                      "type=code&scope=openid");
+    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%40evil.com%"
+                      "2Fcb&response_type=code&scope=openid");
+    assert_page_error("client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb%23x&"
+                      "response_type=code&scope=openid");
     /* duplicate parameter: refused before anything is trusted */
     assert_page_error(Q_BASE "&response_type=code&scope=openid&state=a&state=b");
-    assert_page_error(Q_BASE "&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type=code&scope=openid");
+    assert_page_error(
+        Q_BASE "&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb&response_type=code&scope=openid");
     /* a public client's unregistered loopback port is fine only for native apps */
-    assert_page_error("client_id=spa1&redirect_uri=http%3A%2F%2F127.0.0.1%3A5555%2F&response_type=code&scope=openid");
+    assert_page_error("client_id=spa1&redirect_uri=http%3A%2F%2F127.0.0.1%3A5555%2F&response_type="
+                      "code&scope=openid");
 
     struct oidc_response r;
     call(&r, "PUT", "/oauth/v2/authorize", NULL, NULL, NULL);
@@ -296,14 +308,14 @@ static void test_redirect_errors(void **state)
                           "login_required", "s4");
     assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none+login",
                           "invalid_request", NULL);
-    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=bogus",
-                          "invalid_request", NULL);
-    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&max_age=-1",
-                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=bogus", "invalid_request",
+                          NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&max_age=-1", "invalid_request",
+                          NULL);
     assert_redirect_error(Q_BASE "&response_type=code&scope=openid&response_mode=fragment",
                           "invalid_request", NULL);
-    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request=eyJ",
-                          "invalid_request", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request=eyJ", "invalid_request",
+                          NULL);
 
     /* public client without PKCE: redirected error at its own redirect_uri */
     struct oidc_response r;
@@ -450,8 +462,8 @@ static void post_form(struct oidc_response *r, const struct form *f, const char 
                       const char *password, const char *cookie)
 {
     char body[512];
-    snprintf(body, sizeof body, "authRequestID=%s&csrf=%s&loginName=%s&password=%s", f->id,
-             f->csrf, login, password);
+    snprintf(body, sizeof body, "authRequestID=%s&csrf=%s&loginName=%s&password=%s", f->id, f->csrf,
+             login, password);
     call(r, "POST", "/ui/login/login", NULL, body, cookie ? cookie : f->csrf_cookie);
 }
 
@@ -534,8 +546,8 @@ static void test_login_flow(void **state)
     koderid__v2__user__free_unpacked(u, NULL);
 
     /* the session answers the next authorization at once, with the same auth_time */
-    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&state=2",
-         NULL, session_cookie);
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&state=2", NULL,
+         session_cookie);
     assert_int_equal(r.status, 302);
     location_params(&r, RP_CB "?code=", &p);
     c = load_code(oidc_params_get(&p, "code"));
@@ -591,8 +603,8 @@ static void test_csrf_failures(void **state)
     call(&r, "POST", "/ui/login/login", NULL, "x=1", NULL);
     oidc_response_release(&r);
     char body[512];
-    snprintf(body, sizeof body, "authRequestID=%s&csrf=%s&loginName=alice&password=s3cret+pw",
-             f.id, f.csrf);
+    snprintf(body, sizeof body, "authRequestID=%s&csrf=%s&loginName=alice&password=s3cret+pw", f.id,
+             f.csrf);
     call(&r, "POST", "/ui/login/login", NULL, body, NULL);
     assert_int_equal(r.status, 403);
     assert_null(hdr(&r, "location"));
@@ -660,7 +672,7 @@ static void test_wrong_password_and_users(void **state)
     assert_wrong("dave", "wrong", "104");
     assert_wrong("nobody", "s3cret+pw", NULL);
     assert_wrong("robot", "s3cret+pw", "103"); /* machine users never use the form */
-    assert_wrong("bob", "wrong", "101");        /* locked, wrong password: nothing revealed */
+    assert_wrong("bob", "wrong", "101");       /* locked, wrong password: nothing revealed */
 
     /* locked and initial users with the right password: refused, and told why */
     const char *who[] = {"bob", "carol"};
@@ -728,8 +740,8 @@ static void test_native_and_routes(void **state)
     snprintf(q, sizeof q, "authRequestID=%s", id);
     call(&g, "GET", "/ui/login", q, NULL, NULL);
     assert_int_equal(g.status, 200);
-    assert_non_null(strstr(hdr(&g, "content-security-policy"),
-                           "form-action 'self' http://127.0.0.1:43123;"));
+    assert_non_null(
+        strstr(hdr(&g, "content-security-policy"), "form-action 'self' http://127.0.0.1:43123;"));
     hidden_value(&g, "csrf", f.csrf, sizeof f.csrf);
     assert_true(cookie_from(&g, "__Host-koder_csrf", f.csrf_cookie, sizeof f.csrf_cookie));
     snprintf(f.id, sizeof f.id, "%s", id);

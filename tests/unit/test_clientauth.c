@@ -274,10 +274,8 @@ static void test_secret_cache(void **state)
     struct err e;
     bool cached = true;
     char *hash = fx_bcrypt("cached");
-    assert_int_equal(oidc_secret_verify(&ctx, "c1", "wrong", hash, &cached, &e),
-                     -E_INVALID_CLIENT);
-    assert_int_equal(oidc_secret_verify(&ctx, "c1", "wrong", hash, &cached, &e),
-                     -E_INVALID_CLIENT);
+    assert_int_equal(oidc_secret_verify(&ctx, "c1", "wrong", hash, &cached, &e), -E_INVALID_CLIENT);
+    assert_int_equal(oidc_secret_verify(&ctx, "c1", "wrong", hash, &cached, &e), -E_INVALID_CLIENT);
     assert_int_equal(oidc_secret_verify(&ctx, "c1", "cached", hash, &cached, &e), 0);
     assert_false(cached);
     assert_int_equal(oidc_secret_verify(&ctx, "c1", "cached", hash, &cached, &e), 0);
@@ -336,8 +334,8 @@ static void test_throttle(void **state)
     assert_int_equal(oidc_client_authenticate(&ctx, &f.req, &form, &a, &e), -E_INVALID_CLIENT);
     assert_non_null(strstr(e.msg, "too many failed attempts"));
     fx_req_release(&f);
-    assert_true(oidc_throttle_failures(ctx.client_throttle, "client:2007",
-                                       oidc_throttle_now_ms()) >= 3);
+    assert_true(
+        oidc_throttle_failures(ctx.client_throttle, "client:2007", oidc_throttle_now_ms()) >= 3);
     /* ...except one whose secret was verified moments ago: an attacker cannot lock it out. */
     assert_int_equal(auth("2008:cached", "grant_type=x", &a), 0);
     oidc_client_auth_release(&a);
@@ -350,10 +348,8 @@ int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic_header),
-        cmocka_unit_test(test_methods),
-        cmocka_unit_test(test_www_authenticate),
-        cmocka_unit_test(test_secret_cache),
+        cmocka_unit_test(test_basic_header),     cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_www_authenticate), cmocka_unit_test(test_secret_cache),
         cmocka_unit_test(test_throttle),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

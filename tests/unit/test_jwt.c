@@ -449,8 +449,8 @@ static void test_check_time(void **state)
 {
     (void)state;
     struct err e;
-    json_t *c = json_pack("{s:I, s:I, s:I}", "exp", (json_int_t)1000, "nbf", (json_int_t)900,
-                          "iat", (json_int_t)900);
+    json_t *c = json_pack("{s:I, s:I, s:I}", "exp", (json_int_t)1000, "nbf", (json_int_t)900, "iat",
+                          (json_int_t)900);
     assert_int_equal(oidc_jwt_check_time(c, 950, 0, true, &e), 0);
     assert_int_equal(oidc_jwt_check_time(c, 1000, 0, true, &e), -E_INVALID_TOKEN);
     assert_int_equal(oidc_jwt_check_time(c, 1003, 5, true, &e), 0);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for oidc/password.c, oidc/hashq.c and oidc/throttle.c. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -122,8 +122,10 @@ static void test_upgrade(void **state)
 static void test_expensive(void **state)
 {
     (void)state;
-    assert_false(oidc_password_expensive("$2a$04$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234"));
-    assert_true(oidc_password_expensive("$2a$14$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234"));
+    assert_false(
+        oidc_password_expensive("$2a$04$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234"));
+    assert_true(
+        oidc_password_expensive("$2a$14$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234"));
     assert_true(oidc_password_expensive("$y$j9T$abc$def"));
     assert_false(oidc_password_expensive("$6$salt$hash"));
     assert_true(oidc_password_expensive("$6$rounds=100000$salt$hash"));
@@ -234,8 +236,10 @@ static void test_ctx_clamps_hash_queue(void **state)
         unsigned want;
     } cases[] = {{64, 64, 16}, {64, 0, 64}, {0, 0, 64}, {8, 64, 8}, {64, 3, 1}, {0, 200, 50}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct oidc_config cfg = {.issuer = "http://127.0.0.1:1", .yescrypt_cost = 1,
-                                  .hash_workers = 1, .hash_queue_max = cases[i].queue_max,
+        struct oidc_config cfg = {.issuer = "http://127.0.0.1:1",
+                                  .yescrypt_cost = 1,
+                                  .hash_workers = 1,
+                                  .hash_queue_max = cases[i].queue_max,
                                   .worker_threads = cases[i].workers};
         struct oidc_ctx *ctx = NULL;
         struct err e = {0};
@@ -253,8 +257,11 @@ static void test_throttle_backoff(void **state)
 {
     (void)state;
     struct oidc_throttle *t = NULL;
-    struct oidc_throttle_config cfg = {.slots = 64, .free_failures = 3, .base_delay_ms = 1000,
-                                       .max_delay_ms = 8000, .forget_ms = 60000};
+    struct oidc_throttle_config cfg = {.slots = 64,
+                                       .free_failures = 3,
+                                       .base_delay_ms = 1000,
+                                       .max_delay_ms = 8000,
+                                       .forget_ms = 60000};
     assert_int_equal(oidc_throttle_new(&cfg, &t, NULL), 0);
     int64_t now = 1000000, retry = 0;
 

@@ -98,8 +98,8 @@ static void test_loopback_native(void **state)
         "http://localhost.evil.com:9999/cb",
         "http://127.0.0.1\\@evil.com/callback",
         "http://127.0.0.1%2f@evil.com/callback",
-        "http://localhost:9999/callback",     /* path registered only for 127.0.0.1 */
-        "http://127.0.0.1:9999/cb",           /* host must be the registered one */
+        "http://localhost:9999/callback", /* path registered only for 127.0.0.1 */
+        "http://127.0.0.1:9999/cb",       /* host must be the registered one */
         "http://[::1]:4000/callback",
         "http://[::2]:4000/cb",
         "http://[::1:4000/cb",

@@ -27,6 +27,7 @@
 #include "fixture_token.h"
 #include "oidc/claims.h"
 #include "oidc/grant.h"
+#include "oidc/jwt.h"
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
 
@@ -57,14 +58,24 @@ static int setup(void **state)
     }
     const struct fx_client clients[] = {
         /* project p1: a confidential web app, a JWT-access-token app, an SPA */
-        {.client_id = "100@proj", .project_id = "p1", .auth_method = 0, .secret = "websecret",
+        {.client_id = "100@proj",
+         .project_id = "p1",
+         .auth_method = 0,
+         .secret = "websecret",
          .refresh = true},
-        {.client_id = "101", .project_id = "p1", .auth_method = 1, .secret = "jwtsecret",
-         .access_token_type = 1, .refresh = true},
+        {.client_id = "101",
+         .project_id = "p1",
+         .auth_method = 1,
+         .secret = "jwtsecret",
+         .access_token_type = 1,
+         .refresh = true},
         {.client_id = "102@proj", .project_id = "p1", .auth_method = 2},
         /* project p2: another confidential app; one without refresh; an API app */
         {.client_id = "200", .project_id = "p2", .auth_method = 0, .secret = "other"},
-        {.client_id = "201", .project_id = "p2", .auth_method = 0, .secret = "x",
+        {.client_id = "201",
+         .project_id = "p2",
+         .auth_method = 0,
+         .secret = "x",
          .userinfo_in_id_token = true},
         {.client_id = "202", .project_id = "p2", .auth_method = 0, .secret = "api", .kind = 1},
     };
@@ -194,8 +205,7 @@ static EVP_PKEY *jwks_key(const char *kid)
     json_t *k;
     size_t i;
     EVP_PKEY *pkey = NULL;
-    json_array_foreach(json_object_get(j, "keys"), i, k)
-    {
+    json_array_foreach (json_object_get(j, "keys"), i, k) {
         if (strcmp(jstr(k, "kid"), kid) != 0)
             continue;
         assert_string_equal(jstr(k, "kty"), "RSA");
@@ -369,12 +379,11 @@ static void test_id_token_claims(void **state)
     b64url_encode(md, 16, want);
     assert_string_equal(jstr(c, "at_hash"), want);
     /* No userinfo claims without id_token_userinfo_assertion, and nothing else unexpected. */
-    const char *allowed[] = {"iss", "sub", "aud", "exp", "iat", "auth_time",
-                             "nonce", "amr", "azp", "at_hash"};
+    const char *allowed[] = {"iss",       "sub",   "aud", "exp", "iat",
+                             "auth_time", "nonce", "amr", "azp", "at_hash"};
     const char *name;
     json_t *v;
-    json_object_foreach(c, name, v)
-    {
+    json_object_foreach (c, name, v) {
         bool ok = false;
         for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
             ok = ok || strcmp(name, allowed[i]) == 0;
@@ -447,8 +456,7 @@ static void test_pkce(void **state)
     (void)state;
     struct err e;
     assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER, true, &e), 0);
-    assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER "x", true, &e),
-                     -E_INVALID_GRANT);
+    assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", VERIFIER "x", true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(CHALLENGE, "plain", VERIFIER, true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(VERIFIER, "plain", VERIFIER, true, &e), -E_INVALID_GRANT);
     assert_int_equal(oidc_pkce_check(CHALLENGE, "S256", NULL, false, &e), -E_INVALID_GRANT);
@@ -935,15 +943,105 @@ static void test_audience_paging(void **state)
     json_decref(aud);
 }
 
+/* Access tokens signed with our own current key but wrong in their claims: each refused. */
+static char *sign_with_ours(json_t *claims)
+{
+    EVP_PKEY *key = NULL;
+    char kid[64], alg[8];
+    struct err e = {0};
+    char *tok = NULL;
+    assert_int_equal(oidc_keys_current(ctx->keys, &key, kid, alg, &e), 0);
+    assert_int_equal(oidc_jwt_sign(claims, key, kid, alg, &tok, &e), 0);
+    EVP_PKEY_free(key);
+    json_decref(claims);
+    return tok;
+}
+
+static void test_userinfo_jwt_claims(void **state)
+{
+    (void)state;
+    struct oidc_response resp;
+    json_int_t now = store_now_ms() / 1000;
+    const char *sub = "300000000000000001";
+    struct {
+        const char *what;
+        json_t *claims;
+        int status;
+    } cases[] = {
+        {"well-formed (control)",
+         json_pack("{s:s,s:s,s:[s],s:I,s:I,s:I,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "aud",
+                   "101", "exp", now + 600, "iat", now, "nbf", now, "jti", "j-control", "client_id",
+                   "101", "scope", "openid"),
+         200},
+        {"expired",
+         json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now - 60, "iat",
+                   now - 700, "jti", "j1", "scope", "openid"),
+         401},
+        {"not yet valid",
+         json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "nbf",
+                   now + 300, "jti", "j2", "scope", "openid"),
+         401},
+        {"another issuer",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", "https://evil.example", "sub", sub, "exp",
+                   now + 600, "jti", "j3", "scope", "openid"),
+         401},
+        {"no exp",
+         json_pack("{s:s,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "jti", "j4", "scope", "openid"),
+         401},
+        {"no scope",
+         json_pack("{s:s,s:s,s:I,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "jti", "j5"),
+         401},
+        {"no jti",
+         json_pack("{s:s,s:s,s:I,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "scope",
+                   "openid"),
+         401},
+        {"an ID token (azp)",
+         json_pack("{s:s,s:s,s:I,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", now + 600, "jti",
+                   "j6", "scope", "openid", "azp", "101"),
+         401},
+        {"a locked user",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", "300000000000000002", "exp",
+                   now + 600, "jti", "j7", "scope", "openid"),
+         401},
+        {"an unknown user",
+         json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", "999", "exp", now + 600, "jti",
+                   "j8", "scope", "openid"),
+         401},
+        {"exp not a number",
+         json_pack("{s:s,s:s,s:s,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp", "9999999999", "jti",
+                   "j9", "scope", "openid"),
+         401},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_non_null(cases[i].claims);
+        char *tok = sign_with_ours(cases[i].claims);
+        int status = userinfo_call("GET", tok, NULL, &resp);
+        if (status != cases[i].status)
+            fprintf(stderr, "case '%s': status %d\n", cases[i].what, status);
+        assert_int_equal(status, cases[i].status);
+        oidc_response_release(&resp);
+        free(tok);
+    }
+    /* The control token stops working once its jti is deny-listed. */
+    struct err e;
+    assert_int_equal(oidc_deny_jti(ctx, "j-control", "101", now + 600, &e), 0);
+    char *tok = sign_with_ours(json_pack("{s:s,s:s,s:I,s:s,s:s}", "iss", ISSUER, "sub", sub, "exp",
+                                         now + 600, "jti", "j-control", "scope", "openid"));
+    assert_int_equal(userinfo_call("GET", tok, NULL, &resp), 401);
+    oidc_response_release(&resp);
+    free(tok);
+}
+
 int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exchange_opaque), cmocka_unit_test(test_id_token_claims),
-        cmocka_unit_test(test_jwt_access_token), cmocka_unit_test(test_pkce),
-        cmocka_unit_test(test_replay_revokes),   cmocka_unit_test(test_code_binding),
-        cmocka_unit_test(test_request_checks),   cmocka_unit_test(test_userinfo),
+        cmocka_unit_test(test_exchange_opaque),     cmocka_unit_test(test_id_token_claims),
+        cmocka_unit_test(test_jwt_access_token),    cmocka_unit_test(test_pkce),
+        cmocka_unit_test(test_replay_revokes),      cmocka_unit_test(test_code_binding),
+        cmocka_unit_test(test_request_checks),      cmocka_unit_test(test_userinfo),
         cmocka_unit_test(test_concurrent_exchange), cmocka_unit_test(test_audience_paging),
+        cmocka_unit_test(test_userinfo_jwt_claims),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
