@@ -22,6 +22,7 @@
 #include "common/b64.h"
 #include "common/cleanup.h"
 #include "common/rand.h"
+#include "oidc/assertion.h"
 #include "oidc/password.h"
 #include "oidc/respond.h"
 #include "oidc/throttle.h"
@@ -257,6 +258,7 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
 {
     _cleanup_free_ char *basic_id = NULL;
     _cleanup_(wipe_freep) char *basic_secret = NULL;
+    _cleanup_free_ char *assertion_iss = NULL;
     const char *authz = oidc_request_header(req, "authorization");
     int r;
 
@@ -293,12 +295,18 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         secret = form_secret;
         ret->method = OIDC_AUTH_POST;
     } else if (assertion || assertion_type) {
-        /* private_key_jwt (issue 5): verify the assertion with oidc_jwt_verify() and a key
-         * callback over authnkey/<client_id>/<kid> (AuthnKey has no alg: pass "" and jwt.c
-         * derives it from the key), then iss = sub = client_id, aud = issuer or token URL,
-         * short exp, jti unused (ajti/<client_id>/<jti>). */
+        /* private_key_jwt: the client is the assertion's iss; oidc_assertion_verify() below
+         * checks it once the client is known (oidc/assertion.h). */
         ret->method = OIDC_AUTH_PRIVATE_KEY_JWT;
-        return err_set(e, -E_INVALID_CLIENT, "private_key_jwt is not supported yet");
+        if (!assertion || !assertion_type ||
+            strcmp(assertion_type, OIDC_CLIENT_ASSERTION_TYPE) != 0)
+            return err_set(e, -E_INVALID_CLIENT, "client_assertion_type must be %s",
+                           OIDC_CLIENT_ASSERTION_TYPE);
+        if ((r = oidc_assertion_issuer(assertion, &assertion_iss, e)) < 0)
+            return err_set(e, -E_INVALID_CLIENT, "%s", e->msg);
+        if (form_id && strcmp(form_id, assertion_iss) != 0)
+            return err_set(e, -E_INVALID_CLIENT, "client_id differs from the assertion's iss");
+        client_id = assertion_iss;
     } else if (form_id) {
         client_id = form_id;
         ret->method = OIDC_AUTH_NONE;
@@ -319,7 +327,13 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         return err_set(e, -E_INVALID_CLIENT, "client '%.80s' is not active", client_id);
     if (c->auth_method != ret->method)
         return err_set(e, -E_INVALID_CLIENT,
-                       "client '%.80s' is registered for another authentication method", client_id);
+                       "client '%.80s' is registered for another authentication method",
+                       client_id);
+    if (ret->method == OIDC_AUTH_PRIVATE_KEY_JWT &&
+        (r = oidc_assertion_verify(ctx, assertion, client_id, req->path, true,
+                                   store_now_ms() / 1000, &le)) < 0)
+        return err_set(e, r == -E_INVALID_TOKEN ? -E_INVALID_CLIENT : r, "client '%.80s': %s",
+                       client_id, le.msg);
     if (secret) {
         char tkey[600];
         snprintf(tkey, sizeof tkey, "client:%s", client_id);
@@ -347,6 +361,8 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         /* A public client has no secret; one with a secret must present it. */
         return err_set(e, -E_INVALID_CLIENT, "client '%.80s' must authenticate", client_id);
     }
+    if (secret)
+        oidc_secret_rehash_client(ctx, c, secret);
     ret->client = TAKE_PTR(tmp.client);
     return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Client authentication at the token endpoint (and later introspect/revoke): RFC 6749 section
- * 2.3.1 client_secret_basic and client_secret_post, and `none` for public clients. A client
+ * Client authentication at the token, introspection and revocation endpoints: RFC 6749 section
+ * 2.3.1 client_secret_basic and client_secret_post, `none` for public clients, and
+ * private_key_jwt (RFC 7523 2.2, checked by oidc/assertion.c). A client
  * uses only the method it is registered with (Client.auth_method). Secrets are checked with
  * libxcrypt against v1's hashes; a verified secret is remembered briefly (keyed hash), failures
  * are throttled per client.
@@ -92,5 +93,24 @@ int oidc_secret_cache_new(unsigned slots, struct oidc_secret_cache **ret, struct
 
 /** Frees @c (NULL allowed), wiping it. */
 void oidc_secret_cache_free(struct oidc_secret_cache *c);
+
+/* v1's SystemDefaults.SecretHasher: bcrypt cost 4 (../shared/ZITADEL.md 2.1). */
+#define OIDC_SECRET_BCRYPT_COST 4
+
+/**
+ * After a successful check of @secret against @c's secret hash: when that hash is bcrypt above
+ * OIDC_SECRET_BCRYPT_COST (v1's legacy secrets, cost up to 14), replaces it with a bcrypt hash
+ * at that cost, as v1 does, with a compare-and-swap on the client record (a concurrent secret
+ * change wins). Best effort: failures are logged, never returned. secret_rehash.c.
+ */
+void oidc_secret_rehash_client(struct oidc_ctx *ctx, const Koderid__V2__Client *c,
+                               const char *secret);
+
+/** The same for a machine user's secret (User.secret_hash). */
+void oidc_secret_rehash_user(struct oidc_ctx *ctx, const Koderid__V2__User *u,
+                             const char *secret);
+
+/** Whether @hash is bcrypt at a cost above OIDC_SECRET_BCRYPT_COST. */
+bool oidc_secret_needs_rehash(const char *hash);
 
 #endif

@@ -21,8 +21,8 @@ static const struct {
     {"authorization_endpoint", "/oauth/v2/authorize"},
     {"token_endpoint", "/oauth/v2/token"},
     {"userinfo_endpoint", "/oidc/v1/userinfo"},
-    /* {"introspection_endpoint", "/oauth/v2/introspect"},    lifecycle */
-    /* {"revocation_endpoint", "/oauth/v2/revoke"},           lifecycle */
+    {"introspection_endpoint", "/oauth/v2/introspect"},
+    {"revocation_endpoint", "/oauth/v2/revoke"},
     /* {"end_session_endpoint", "/oidc/v1/end_session"},      lifecycle */
 };
 
@@ -39,11 +39,30 @@ static const struct {
     {"response_types_supported", "code"},
     {"response_modes_supported", "query"},
     {"grant_types_supported", "authorization_code"},
+    {"grant_types_supported", "refresh_token"},
+    {"grant_types_supported", "client_credentials"},
+    {"grant_types_supported", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
     {"subject_types_supported", "public"},
     {"id_token_signing_alg_values_supported", "RS256"},
     {"token_endpoint_auth_methods_supported", "none"},
     {"token_endpoint_auth_methods_supported", "client_secret_basic"},
     {"token_endpoint_auth_methods_supported", "client_secret_post"},
+    {"token_endpoint_auth_methods_supported", "private_key_jwt"},
+    /* private_key_jwt assertions: the algorithm is the registered key's (assertion.c). */
+    {"token_endpoint_auth_signing_alg_values_supported", "RS256"},
+    {"token_endpoint_auth_signing_alg_values_supported", "ES256"},
+    /* introspect.c: basic and private_key_jwt only, as v1. */
+    {"introspection_endpoint_auth_methods_supported", "client_secret_basic"},
+    {"introspection_endpoint_auth_methods_supported", "private_key_jwt"},
+    {"introspection_endpoint_auth_signing_alg_values_supported", "RS256"},
+    {"introspection_endpoint_auth_signing_alg_values_supported", "ES256"},
+    /* revoke.c: every client authentication method. */
+    {"revocation_endpoint_auth_methods_supported", "none"},
+    {"revocation_endpoint_auth_methods_supported", "client_secret_basic"},
+    {"revocation_endpoint_auth_methods_supported", "client_secret_post"},
+    {"revocation_endpoint_auth_methods_supported", "private_key_jwt"},
+    {"revocation_endpoint_auth_signing_alg_values_supported", "RS256"},
+    {"revocation_endpoint_auth_signing_alg_values_supported", "ES256"},
     {"code_challenge_methods_supported", "S256"},
     /* What tokens and userinfo say (issue.c, claims.c). */
     {"claims_supported", "sub"},

@@ -59,6 +59,30 @@ typedef int (*oidc_grant_cb)(struct oidc_ctx *ctx, const struct oidc_grant_req *
 int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
                                   json_t **ret_body, struct err *e);
 
+/** grant_type=refresh_token (RFC 6749 6): rotation, reuse detection, expiry. grant_refresh.c. */
+int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
+                             json_t **ret_body, struct err *e);
+
+/**
+ * grant_type=client_credentials for machine users (g->client is NULL: the grant checks the
+ * machine user's secret itself). grant_client_credentials.c.
+ */
+int oidc_grant_client_credentials(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
+                                  json_t **ret_body, struct err *e);
+
+/** grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer (RFC 7523). grant_jwt_bearer.c. */
+int oidc_grant_jwt_bearer(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
+                          json_t **ret_body, struct err *e);
+
+/**
+ * The token response of a machine user (client_credentials, jwt-bearer): an access token
+ * (opaque or JWT per User.access_token_type; sub = the user id, client_id = its username, aud
+ * = projects named by `urn:zitadel:iam:org:project:id:{id}:aud` scopes plus the client_id), no
+ * ID or refresh token; offline_access is dropped from @scope.
+ */
+int oidc_issue_machine_token(struct oidc_ctx *ctx, const Koderid__V2__User *user,
+                             const char *scope, int64_t now, json_t **ret_body, struct err *e);
+
 /**
  * Checks a PKCE code_verifier against the stored challenge (S256 only): a challenge needs a
  * verifier of 43..128 unreserved characters whose S256 equals it; a verifier without a stored

@@ -363,8 +363,8 @@ static int scan_keys(struct store *s, int (*cb)(const Koderid__V2__SigningKey *r
         if (r < 0)
             return r;
         for (size_t i = 0; i < l.n && r == 0; i++) {
-            Koderid__V2__SigningKey *rec = koderid__v2__signing_key__unpack(
-                NULL, l.items[i].value.len, l.items[i].value.data);
+            Koderid__V2__SigningKey *rec =
+                koderid__v2__signing_key__unpack(NULL, l.items[i].value.len, l.items[i].value.data);
             if (!rec) {
                 r = err_set(e, -E_INTERNAL, "record '%.60s' does not unpack as a signing key",
                             l.items[i].key);
@@ -465,8 +465,7 @@ static int build_jwks(struct key_set *set, int64_t now, struct err *e)
         return err_set(e, -E_NOMEM, "out of memory");
     for (size_t i = 0; i < set->n; i++)
         if (published_at(&set->items[i], now))
-            in[n++] = (struct oidc_jwk_in){set->items[i].pub, set->items[i].kid,
-                                           set->items[i].alg};
+            in[n++] = (struct oidc_jwk_in){set->items[i].pub, set->items[i].kid, set->items[i].alg};
     free(set->jwks);
     set->jwks = oidc_jwks_build(in, n, e);
     return set->jwks ? 0 : -E_NOMEM;
@@ -629,8 +628,9 @@ int oidc_keys_current(struct oidc_keys *k, EVP_PKEY **ret_key, char kid[64], cha
     pthread_rwlock_rdlock(&k->lock);
     for (size_t i = 0; i < k->set.n; i++) {
         const struct key_entry *c = &k->set.items[i];
-        if (can_sign_at(c, now) && (!best || c->sign_from > best->sign_from ||
-                                    (c->sign_from == best->sign_from && c->created_at > best->created_at)))
+        if (can_sign_at(c, now) &&
+            (!best || c->sign_from > best->sign_from ||
+             (c->sign_from == best->sign_from && c->created_at > best->created_at)))
             best = c;
     }
     if (best) {

@@ -12,6 +12,7 @@
 #include "oidc/clientauth.h"
 #include "oidc/authorize.h"
 #include "oidc/hashq.h"
+#include "oidc/introspect.h"
 #include "oidc/keys.h"
 #include "oidc/login.h"
 #include "oidc/password.h"
@@ -33,6 +34,8 @@ struct oidc_route {
 static const struct oidc_route routes[] = {
     {"/oauth/v2/token", oidc_token_endpoint},
     {"/oidc/v1/userinfo", oidc_userinfo_endpoint},
+    {"/oauth/v2/introspect", oidc_introspect_endpoint},
+    {"/oauth/v2/revoke", oidc_revoke_endpoint},
     {"/oauth/v2/authorize", oidc_authorize_endpoint},
     {"/ui/login/login", oidc_login_endpoint},
     {"/ui/login", oidc_login_endpoint},

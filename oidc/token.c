@@ -26,6 +26,9 @@ struct oidc_grant {
 
 static const struct oidc_grant grants[] = {
     {"authorization_code", 0, false, oidc_grant_authorization_code},
+    {"refresh_token", 2, false, oidc_grant_refresh_token},
+    {"client_credentials", -1, true, oidc_grant_client_credentials},
+    {"urn:ietf:params:oauth:grant-type:jwt-bearer", -1, true, oidc_grant_jwt_bearer},
     {NULL, 0, false, NULL},
 };
 

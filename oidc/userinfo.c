@@ -31,6 +31,7 @@ void oidc_access_release(struct oidc_access *a)
     free(a->sub);
     free(a->client_id);
     free(a->scope);
+    json_decref(a->audience);
     memset(a, 0, sizeof *a);
 }
 
@@ -77,7 +78,13 @@ static int validate_jwt(struct oidc_ctx *ctx, const char *token, int64_t now,
         .client_id = str_claim(claims, "client_id"),
         .scope = str_claim(claims, "scope"),
         .expires_at = json_integer_value(json_object_get(claims, "exp")),
+        .issued_at = json_integer_value(json_object_get(claims, "iat")),
     };
+    const json_t *aud = json_object_get(claims, "aud");
+    if (json_is_string(aud))
+        a.audience = json_pack("[O]", aud);
+    else if (json_is_array(aud))
+        a.audience = json_incref((json_t *)aud);
     if (!a.jti || !a.sub || !a.scope || !*a.jti || !*a.sub) {
         oidc_access_release(&a);
         return err_set(e, -E_INVALID_TOKEN, "not an access token");
@@ -117,6 +124,10 @@ static int validate_opaque(struct oidc_ctx *ctx, const char *token, int64_t now,
         ret->client_id = strdup(at->client_id);
         ret->scope = strdup(at->scope);
         ret->expires_at = at->expires_at;
+        ret->issued_at = at->issued_at;
+        ret->audience = json_array();
+        for (size_t i = 0; ret->audience && i < at->n_audience; i++)
+            json_array_append_new(ret->audience, json_string(at->audience[i]));
         if (!ret->jti || !ret->sub || !ret->client_id || !ret->scope) {
             oidc_access_release(ret);
             r = err_set(e, -E_NOMEM, "out of memory");

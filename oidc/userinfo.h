@@ -17,6 +17,8 @@ struct oidc_access {
     char *client_id;
     char *scope;
     int64_t expires_at;
+    int64_t issued_at;  /* 0 when unknown */
+    json_t *audience;   /* array of strings (introspection); NULL when unknown */
 };
 
 /**

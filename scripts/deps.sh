@@ -11,7 +11,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libh2o-evloop-dev libssl-dev libjan
   libjwt-dev libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev liblmdb-dev libpq-dev
   libcrypt-dev libcmocka-dev openssl ca-certificates)
 test_pkgs=(postgresql curl wrk python3-grpcio python3-protobuf protobuf-compiler clang
-  libclang-rt-14-dev chromium lmdb-utils jq xxd strace)
+  libclang-rt-14-dev chromium lmdb-utils jq xxd strace iproute2)
 deb_pkgs=(debhelper dpkg-dev fakeroot lintian man-db systemd adduser)
 
 want=("${build_pkgs[@]}")

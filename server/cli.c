@@ -200,8 +200,8 @@ int cli_count_prefix(struct store *s, const char *prefix, size_t *ret_n, struct 
     return 0;
 }
 
-static int create_defaults(struct store *s, const char *issuer, char **ret_org,
-                           char **ret_project, struct err *e)
+static int create_defaults(struct store *s, const char *issuer, char **ret_org, char **ret_project,
+                           struct err *e)
 {
     char org_id[21], project_id[21], host[256], key[REPO_KEY_MAX];
     int64_t now = (int64_t)time(NULL);
@@ -255,8 +255,8 @@ static int create_defaults(struct store *s, const char *issuer, char **ret_org,
     return 0;
 }
 
-int cli_default_org_project(struct store *s, const char *issuer, char **ret_org,
-                            char **ret_project, struct err *e)
+int cli_default_org_project(struct store *s, const char *issuer, char **ret_org, char **ret_project,
+                            struct err *e)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         _cleanup_free_ char *both = NULL;

@@ -85,8 +85,7 @@ int cmd_check(int argc, char **argv)
     else
         /* store_ping() above proved both: a kdb-next Get that the token was allowed to make */
         printf("storage: kdbnext at %s, tenant %llu (answers, token accepted)\n",
-               cl.cfg.kdbnext_address,
-               (unsigned long long)cl.cfg.kdbnext_tenant);
+               cl.cfg.kdbnext_address, (unsigned long long)cl.cfg.kdbnext_tenant);
     printf("master key: %s (%s)\n", cl.cfg.master_key_file, master_state);
     for (size_t i = 0; i < 4; i++)
         printf("%s: %zu\n", names[i], counts[i]);

@@ -98,18 +98,17 @@ static json_t *client_json(const Koderid__V2__Client *c)
     json_object_set_new(o, "app_id", json_string(c->app_id ? c->app_id : ""));
     json_object_set_new(o, "project_id", json_string(c->project_id ? c->project_id : ""));
     json_object_set_new(o, "org_id", json_string(c->org_id ? c->org_id : ""));
-    json_object_set_new(o, "kind", json_string(c->kind == KODERID__V2__CLIENT_KIND__CLIENT_API
-                                                   ? "api"
-                                                   : "oidc"));
-    json_object_set_new(o, "type", json_string(c->app_type >= 0 && c->app_type < 3
-                                                   ? app_types[c->app_type]
-                                                   : "unknown"));
+    json_object_set_new(
+        o, "kind", json_string(c->kind == KODERID__V2__CLIENT_KIND__CLIENT_API ? "api" : "oidc"));
+    json_object_set_new(
+        o, "type",
+        json_string(c->app_type >= 0 && c->app_type < 3 ? app_types[c->app_type] : "unknown"));
     json_object_set_new(o, "auth_method",
                         json_string(c->auth_method >= 0 && c->auth_method < 4
                                         ? auth_methods[c->auth_method]
                                         : "unknown"));
-    json_object_set_new(o, "access_token", json_string(c->access_token_type == 1 ? "jwt"
-                                                                                 : "opaque"));
+    json_object_set_new(o, "access_token",
+                        json_string(c->access_token_type == 1 ? "jwt" : "opaque"));
     json_object_set_new(o, "state", json_string(c->state == 1 ? "active" : "inactive"));
     json_object_set_new(o, "has_secret", json_boolean(c->secret_hash && *c->secret_hash));
     for (size_t i = 0; i < c->n_redirect_uris; i++)
@@ -201,8 +200,9 @@ static int client_add(int argc, char **argv)
     if (auth < 0)
         return cli_usage("client", "--auth-method: '%.40s' is not basic, post or none", method);
     if (app_type != 0 && auth != 2)
-        return cli_usage("client", "a %s client is public: it cannot have a secret "
-                                   "(--auth-method none)",
+        return cli_usage("client",
+                         "a %s client is public: it cannot have a secret "
+                         "(--auth-method none)",
                          type);
     if (strcmp(at, "jwt") != 0 && strcmp(at, "opaque") != 0)
         return cli_usage("client", "--access-token: '%.40s' is not jwt or opaque", at);
@@ -250,8 +250,8 @@ static int client_add(int argc, char **argv)
     }
     id_new(app_id);
     int64_t now = (int64_t)time(NULL);
-    int32_t response_types[1] = {0};             /* code */
-    int32_t grant_types[2] = {0, 2};             /* authorization_code, refresh_token */
+    int32_t response_types[1] = {0}; /* code */
+    int32_t grant_types[2] = {0, 2}; /* authorization_code, refresh_token */
 
     Koderid__V2__Client cr = KODERID__V2__CLIENT__INIT;
     cr.client_id = (char *)client_id;
@@ -349,8 +349,8 @@ static int client_list(int argc, char **argv)
             break;
         }
         for (size_t i = 0; i < l.n; i++) {
-            Koderid__V2__Client *c = koderid__v2__client__unpack(NULL, l.items[i].value.len,
-                                                                  l.items[i].value.data);
+            Koderid__V2__Client *c =
+                koderid__v2__client__unpack(NULL, l.items[i].value.len, l.items[i].value.data);
             if (!c)
                 continue;
             if (json)
@@ -411,8 +411,7 @@ static int client_show(int argc, char **argv)
     } else {
         const char *k;
         json_t *v;
-        json_object_foreach(o, k, v)
-        {
+        json_object_foreach (o, k, v) {
             if (json_is_string(v)) {
                 printf("%s: %s\n", k, json_string_value(v));
             } else if (json_is_boolean(v)) {
@@ -421,7 +420,8 @@ static int client_show(int argc, char **argv)
                 size_t i;
                 json_t *item;
                 printf("%s:", k);
-                json_array_foreach(v, i, item) printf(" %s", json_string_value(item));
+                json_array_foreach (v, i, item)
+                    printf(" %s", json_string_value(item));
                 printf("\n");
             }
         }

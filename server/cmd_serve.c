@@ -100,8 +100,8 @@ int cmd_serve(int argc, char **argv)
         cli_close(&cl);
         return cli_fail("%s", e.msg);
     }
-    struct housekeeper hk = {.cl = &cl, .lock = PTHREAD_MUTEX_INITIALIZER,
-                             .cond = PTHREAD_COND_INITIALIZER};
+    struct housekeeper hk = {
+        .cl = &cl, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     pthread_create(&hk.tid, NULL, housekeeping, &hk);
 
     log_info("serve: %s %s listening on http://%s (issuer %s, storage %s, %zu loop threads, "
@@ -120,8 +120,8 @@ int cmd_serve(int argc, char **argv)
         }
         break;
     }
-    log_info("serve: %s received, finishing requests in flight", sig == SIGTERM ? "SIGTERM"
-                                                                                 : "SIGINT");
+    log_info("serve: %s received, finishing requests in flight",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     httpd_stop(h, GRACE_MS);
     pthread_mutex_lock(&hk.lock);
     hk.stop = true;

@@ -84,14 +84,10 @@ static char *hash_password(const char *password, int cost)
 static int user_add(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"username", required_argument, NULL, 'u'},
-        {"email", required_argument, NULL, 'e'},
-        {"given-name", required_argument, NULL, 'g'},
-        {"family-name", required_argument, NULL, 'f'},
-        {"org", required_argument, NULL, 'o'},
-        {"email-verified", no_argument, NULL, 'v'},
-        {"password-stdin", no_argument, NULL, 'p'},
-        {NULL, 0, NULL, 0},
+        {"username", required_argument, NULL, 'u'},   {"email", required_argument, NULL, 'e'},
+        {"given-name", required_argument, NULL, 'g'}, {"family-name", required_argument, NULL, 'f'},
+        {"org", required_argument, NULL, 'o'},        {"email-verified", no_argument, NULL, 'v'},
+        {"password-stdin", no_argument, NULL, 'p'},   {NULL, 0, NULL, 0},
     };
     const char *username = NULL, *email = NULL, *given = "", *family = "", *org = NULL;
     bool pw_stdin = false, verified = false;
@@ -137,14 +133,16 @@ static int user_add(int argc, char **argv)
         return cli_usage("user", "add needs --password-stdin (passwords never go on the "
                                  "command line)");
     if (!valid_name(username))
-        return cli_usage("user", "--username: 1 to %d characters, no spaces or control "
-                                 "characters",
+        return cli_usage("user",
+                         "--username: 1 to %d characters, no spaces or control "
+                         "characters",
                          NAME_MAX_LEN);
     if (!valid_email(email))
         return cli_usage("user", "--email: '%.80s' is not an email address", email);
     if (!valid_text(given) || !valid_text(family))
-        return cli_usage("user", "--given-name/--family-name: at most %d characters, no "
-                                 "control characters",
+        return cli_usage("user",
+                         "--given-name/--family-name: at most %d characters, no "
+                         "control characters",
                          NAME_MAX_LEN);
 
     char password[PASSWORD_MAX + 2];
@@ -195,8 +193,7 @@ static int user_add(int argc, char **argv)
     int64_t now = (int64_t)time(NULL);
     char display[2 * NAME_MAX_LEN + 2];
     if (*given || *family)
-        snprintf(display, sizeof display, "%s%s%s", given, *given && *family ? " " : "",
-                 family);
+        snprintf(display, sizeof display, "%s%s%s", given, *given && *family ? " " : "", family);
     else
         snprintf(display, sizeof display, "%s", username);
     char *login_names[1] = {(char *)username};

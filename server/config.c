@@ -26,15 +26,15 @@ static void fclosep(FILE **f)
 }
 
 enum config_type {
-    CT_STR,     /* any non-empty string */
-    CT_PATH,    /* a file or folder path (non-empty, no control characters) */
-    CT_ISSUER,  /* http(s)://host[:port] */
-    CT_LISTEN,  /* host:port */
-    CT_ENUM,    /* one of values[] */
-    CT_INT,     /* decimal int in [min, max] */
-    CT_U64,     /* decimal uint64 in [min, max] */
-    CT_SIZE,    /* bytes with an optional K/M/G/T suffix (powers of 1024) */
-    CT_BOOL,    /* on/off, true/false, yes/no, 1/0 */
+    CT_STR,    /* any non-empty string */
+    CT_PATH,   /* a file or folder path (non-empty, no control characters) */
+    CT_ISSUER, /* http(s)://host[:port] */
+    CT_LISTEN, /* host:port */
+    CT_ENUM,   /* one of values[] */
+    CT_INT,    /* decimal int in [min, max] */
+    CT_U64,    /* decimal uint64 in [min, max] */
+    CT_SIZE,   /* bytes with an optional K/M/G/T suffix (powers of 1024) */
+    CT_BOOL,   /* on/off, true/false, yes/no, 1/0 */
     CT_LOGLEVEL,
     CT_PROXIES, /* comma-separated addresses / CIDRs */
 };
@@ -51,6 +51,8 @@ struct config_key {
 
 #define OFF(f) offsetof(struct config, f)
 
+/* One row per key; clang-format would put every field on its own line and hide the table. */
+/* clang-format off */
 static const struct config_key keys[] = {
     {"issuer", CT_ISSUER, OFF(issuer), 0, 0, "http://127.0.0.1:8190", {0},
      "the issuer: scheme://host[:port], no path, no trailing slash"},
@@ -101,6 +103,7 @@ static const struct config_key keys[] = {
     {"kdbnext.plaintext", CT_BOOL, OFF(kdbnext_plaintext), 0, 0, "off", {0},
      "talk to kdb-next without TLS (tests only)"},
 };
+/* clang-format on */
 
 #define NKEYS ARRAY_SIZE(keys)
 _Static_assert(NKEYS <= sizeof(((struct config *)0)->seen_) * 8, "seen_ too small");
@@ -315,8 +318,8 @@ static int parse_proxies(struct config *c, const char *s, const char *where, str
         char item[64];
         size_t len = (size_t)(end - p);
         if (len >= sizeof item || n >= CONFIG_PROXIES_MAX)
-            return err_set(e, -E_CONFIG, "%s: trusted_proxies: too long an entry or over %d",
-                           where, CONFIG_PROXIES_MAX);
+            return err_set(e, -E_CONFIG, "%s: trusted_proxies: too long an entry or over %d", where,
+                           CONFIG_PROXIES_MAX);
         memcpy(item, p, len);
         item[len] = '\0';
         if (config_parse_cidr(item, &c->proxies[n]) < 0)
@@ -427,8 +430,8 @@ static int check_listen(const char *v)
     return check_listen_port(colon + 1);
 }
 
-static int apply(struct config *c, const struct config_key *k, const char *value,
-                 const char *where, struct err *e)
+static int apply(struct config *c, const struct config_key *k, const char *value, const char *where,
+                 struct err *e)
 {
     void *field = (char *)c + k->offset;
 
@@ -440,23 +443,21 @@ static int apply(struct config *c, const struct config_key *k, const char *value
     case CT_ENUM:
     case CT_PROXIES: {
         if (has_ctl(value))
-            return err_set(e, -E_CONFIG, "%s: %s: control characters in the value", where,
-                           k->name);
+            return err_set(e, -E_CONFIG, "%s: %s: control characters in the value", where, k->name);
         if (k->type == CT_ISSUER && check_issuer(value) < 0)
             return err_set(e, -E_CONFIG,
                            "%s: issuer: '%.80s' is not http(s)://host[:port] (no path, no "
                            "trailing slash)",
                            where, value);
         if (k->type == CT_LISTEN && check_listen(value) < 0)
-            return err_set(e, -E_CONFIG, "%s: listen: '%.80s' is not address:port", where,
-                           value);
+            return err_set(e, -E_CONFIG, "%s: listen: '%.80s' is not address:port", where, value);
         if (k->type == CT_ENUM) {
             bool ok = false;
             for (size_t i = 0; i < ARRAY_SIZE(k->values) && k->values[i]; i++)
                 ok = ok || strcmp(value, k->values[i]) == 0;
             if (!ok)
-                return err_set(e, -E_CONFIG, "%s: %s: '%.80s' is not one of %s%s%s", where,
-                               k->name, value, k->values[0], k->values[1] ? "|" : "",
+                return err_set(e, -E_CONFIG, "%s: %s: '%.80s' is not one of %s%s%s", where, k->name,
+                               value, k->values[0], k->values[1] ? "|" : "",
                                k->values[1] ? k->values[1] : "");
         }
         if ((k->type == CT_PATH || k->type == CT_STR || k->type == CT_ISSUER ||
@@ -508,8 +509,7 @@ static int apply(struct config *c, const struct config_key *k, const char *value
     case CT_BOOL: {
         bool b;
         if (parse_bool(value, &b) < 0)
-            return err_set(e, -E_CONFIG, "%s: %s: '%.40s' is not on|off", where, k->name,
-                           value);
+            return err_set(e, -E_CONFIG, "%s: %s: '%.40s' is not on|off", where, k->name, value);
         *(bool *)field = b;
         return 0;
     }

@@ -36,10 +36,10 @@ struct config_cidr {
 struct config {
     char *file; /* the file read, or NULL */
 
-    char *issuer;          /* scheme://host[:port], no path, no trailing slash */
-    char *listen;          /* host:port ([v6]:port) */
+    char *issuer; /* scheme://host[:port], no path, no trailing slash */
+    char *listen; /* host:port ([v6]:port) */
     char *data_dir;
-    char *storage;         /* "lmdb" | "kdbnext" */
+    char *storage;          /* "lmdb" | "kdbnext" */
     uint64_t lmdb_map_size; /* bytes */
     char *master_key_file;
     int log_level;         /* enum log_level */
@@ -49,10 +49,10 @@ struct config {
     char *trusted_proxies; /* as written; parsed into proxies[] */
     struct config_cidr proxies[CONFIG_PROXIES_MAX];
     size_t nproxies;
-    bool http2;                /* offer HTTP/2 (h2c upgrade / prior knowledge); off by default */
-    int http2_max_streams;     /* concurrent streams per HTTP/2 connection */
-    uint64_t max_body;         /* request body cap, bytes (413 above) */
-    int purge_interval;        /* seconds between purges of expired store entries */
+    bool http2;            /* offer HTTP/2 (h2c upgrade / prior knowledge); off by default */
+    int http2_max_streams; /* concurrent streams per HTTP/2 connection */
+    uint64_t max_body;     /* request body cap, bytes (413 above) */
+    int purge_interval;    /* seconds between purges of expired store entries */
     int password_yescrypt_cost;
     int password_hash_workers;
     int password_hash_queue_max;

@@ -58,8 +58,8 @@ struct task {
     h2o_multithread_message_t msg; /* worker -> loop */
     struct task *next;             /* pool queue */
     struct loop *loop;
-    h2o_req_t *req;       /* NULL once h2o disposed the request */
-    struct guard *guard;  /* lives in the request's pool */
+    h2o_req_t *req;      /* NULL once h2o disposed the request */
+    struct guard *guard; /* lives in the request's pool */
     enum task_kind kind;
     struct timespec start;
     char method[16];
@@ -264,8 +264,8 @@ static const char *reason_of(int status)
 
 /* ---- sending (loop thread) ---- */
 
-static void access_log(h2o_req_t *req, int status, const struct timespec *start,
-                       const char *client, const char *note)
+static void access_log(h2o_req_t *req, int status, const struct timespec *start, const char *client,
+                       const char *note)
 {
     /* Every answered request passes here once: count it (server/ops.h). */
     ops_observe(req->method.base, req->method.len, req->path_normalized.base,
@@ -351,8 +351,8 @@ static void send_error(struct httpd *h, h2o_req_t *req, int code, const char *de
                        const struct timespec *start, const char *client)
 {
     char body[256];
-    snprintf(body, sizeof body, "{\"error\":\"%s\",\"error_description\":\"%s\"}",
-             err_oauth(code), desc);
+    snprintf(body, sizeof body, "{\"error\":\"%s\",\"error_description\":\"%s\"}", err_oauth(code),
+             desc);
     send_json(h, req, err_http_status(code), body, start, client);
 }
 
@@ -507,8 +507,8 @@ static void dispatch(struct loop *l, h2o_req_t *req, enum task_kind kind,
     t->kind = kind;
     t->start = *start;
     snprintf(t->client, sizeof t->client, "%s", client);
-    snprintf(t->method, sizeof t->method, "%.*s", (int)(req->method.len < 15 ? req->method.len : 15),
-             req->method.base);
+    snprintf(t->method, sizeof t->method, "%.*s",
+             (int)(req->method.len < 15 ? req->method.len : 15), req->method.base);
     t->path = strndup(req->path_normalized.base, req->path_normalized.len);
     if (req->query_at != SIZE_MAX)
         t->query = strndup(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
@@ -520,16 +520,17 @@ static void dispatch(struct loop *l, h2o_req_t *req, enum task_kind kind,
         }
     }
     int r = copy_headers(t, req);
-    if (r == 0 && (!t->path || (req->query_at != SIZE_MAX && !t->query) ||
-                   (req->entity.base && !t->body)))
+    if (r == 0 &&
+        (!t->path || (req->query_at != SIZE_MAX && !t->query) || (req->entity.base && !t->body)))
         r = -E_NOMEM;
     if (r < 0) {
         task_free(t);
         if (r == -E_TOOBIG) {
             add_header(req, "content-type", "application/json");
             security_headers(h, req, NULL);
-            send_body(req, 431, "{\"error\":\"invalid_request\",\"error_description\":\"headers too large\"}",
-                      strlen("{\"error\":\"invalid_request\",\"error_description\":\"headers too large\"}"));
+            static const char body431[] =
+                "{\"error\":\"invalid_request\",\"error_description\":\"headers too large\"}";
+            send_body(req, 431, body431, sizeof body431 - 1);
             access_log(req, 431, start, client, NULL);
         } else {
             send_error(h, req, -E_NOMEM, "out of memory", start, client);
@@ -639,14 +640,33 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     memset(&ss, 0, sizeof ss);
     if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
         ss.ss_family = AF_UNSPEC;
-    const char *xff = NULL;
+    /* Several X-Forwarded-For headers are one list, in order (RFC 7230 section 3.2.2); a
+     * list longer than the buffer keeps its right end, the hops our proxies added. */
+    char xff[1024];
     size_t xff_len = 0;
-    ssize_t xi = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1);
-    if (xi >= 0) {
-        xff = req->headers.entries[xi].value.base;
-        xff_len = req->headers.entries[xi].value.len;
+    for (ssize_t xi = -1;
+         (xi = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, xi)) >= 0;) {
+        const h2o_iovec_t v = req->headers.entries[xi].value;
+        size_t need = (xff_len ? 2 : 0) + v.len;
+        if (need >= sizeof xff) {
+            memcpy(xff, v.base + v.len - (sizeof xff - 1), sizeof xff - 1);
+            xff_len = sizeof xff - 1;
+            continue;
+        }
+        if (xff_len + need >= sizeof xff) {
+            size_t drop = xff_len + need - (sizeof xff - 1);
+            memmove(xff, xff + drop, xff_len - drop);
+            xff_len -= drop;
+        }
+        if (xff_len) {
+            memcpy(xff + xff_len, ", ", 2);
+            xff_len += 2;
+        }
+        memcpy(xff + xff_len, v.base, v.len);
+        xff_len += v.len;
     }
-    httpd_client_addr(h->cfg, (struct sockaddr *)&ss, xff, xff_len, client, sizeof client);
+    httpd_client_addr(h->cfg, (struct sockaddr *)&ss, xff_len ? xff : NULL, xff_len, client,
+                      sizeof client);
 
     const h2o_iovec_t p = req->path_normalized;
 #define PATH_IS(s) (p.len == sizeof(s) - 1 && memcmp(p.base, s, sizeof(s) - 1) == 0)
@@ -832,7 +852,8 @@ int httpd_start(const struct config *cfg, struct oidc_ctx *oidc, struct store *s
     char hostname[256], port[16];
     if (split_listen(cfg->listen, hostname, sizeof hostname, port, sizeof port) < 0)
         return err_set(e, -E_CONFIG, "listen '%s' is not host:port", cfg->listen);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *ai = NULL;
     int gr = getaddrinfo(*hostname ? hostname : NULL, port, &hints, &ai);
@@ -867,8 +888,8 @@ int httpd_start(const struct config *cfg, struct oidc_ctx *oidc, struct store *s
     {
         char a[INET6_ADDRSTRLEN + 1];
         sockaddr_text(ai->ai_addr, a, sizeof a);
-        snprintf(h->address, sizeof h->address, ai->ai_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-                 a, bound_port);
+        snprintf(h->address, sizeof h->address, ai->ai_family == AF_INET6 ? "[%s]:%u" : "%s:%u", a,
+                 bound_port);
     }
     freeaddrinfo(ai);
 

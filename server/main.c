@@ -19,7 +19,7 @@ struct command {
 };
 
 #define COMMON_OPTS                                                                                \
-    "  --config FILE      configuration file (default " CONFIG_DEFAULT_FILE " when it exists)\n"  \
+    "  --config FILE      configuration file (default " CONFIG_DEFAULT_FILE " when it exists)\n"   \
     "  --set KEY=VALUE    override one configuration key (repeatable)\n"
 
 static const struct command commands[] = {
@@ -77,8 +77,8 @@ static const struct command commands[] = {
      "  --dsn DSN          v1's database (libpq connection string or URI)\n"
      "  --instance ID      the v1 instance, when the database holds several\n"
      "  --dry-run          print the plan (create / update / unchanged / delete); write nothing\n"
-     "  --report FILE      also write the report as JSON (shape: README, import-zitadel)\n" COMMON_OPTS
-     "\n"
+     "  --report FILE      also write the report as JSON (shape: README, "
+     "import-zitadel)\n" COMMON_OPTS "\n"
      "Exit status 0 when every org, project, app and user was imported, 1 when some were not\n"
      "(listed as skipped) or on a failure, 2 for a usage error.\n"},
     {"export", cmd_export, "dump the whole store",
@@ -101,7 +101,8 @@ static const struct command commands[] = {
      "versions); those that expired since the export are skipped. Stop serve first.\n"
      "\n"
      "  --replace          empty the store first: what a disaster restore wants\n"
-     "  --merge            write over a store that holds data, keeping its other keys\n" COMMON_OPTS},
+     "  --merge            write over a store that holds data, keeping its other "
+     "keys\n" COMMON_OPTS},
 };
 
 /* Placeholders for commands other files provide; the real definitions win at link time. */

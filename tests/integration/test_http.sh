@@ -80,6 +80,10 @@ expect "too many headers is 431 (got $code)" test "$code" = 431
 # client address behind a trusted proxy
 curl -s -o /dev/null -H 'X-Forwarded-For: 203.0.113.7' "$BASE/nothing-here"
 expect "X-Forwarded-For from a trusted proxy is the client address" log_has 'access: GET /nothing-here 404 .* 203.0.113.7' 
+curl -s -o /dev/null -H 'X-Forwarded-For: 198.51.100.9' -H 'X-Forwarded-For: 127.0.0.1' "$BASE/two-headers"
+expect "several X-Forwarded-For headers are one list" log_has 'access: GET /two-headers 404 .* 198.51.100.9'
+curl -s -o /dev/null -H 'X-Forwarded-For: 198.51.100.9' "$BASE/healthz?x"
+expect "on the loop thread too" log_has 'access: GET /healthz 200 .* 198.51.100.9' 
 
 # hostile clients: garbage bytes, broken HTTP, vanishing clients; then it still serves
 expect "garbage and vanishing clients do not hurt the server" /usr/bin/python3 - "$PORT" <<'PY'

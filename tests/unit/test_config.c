@@ -68,11 +68,11 @@ static void test_file_env_flags_precedence(void **state)
                    "KODER_ID_V2_LMDB_MAP_SIZE=2G", "KODER_ID_V2_WORKERS=5", NULL};
     char *flags[] = {"workers=7", "log-level=warn"};
     assert_int_equal(config_load(&c, path, env, flags, 2, &e), 0);
-    assert_string_equal(c.issuer, "https://id.example.com");   /* file */
-    assert_string_equal(c.listen, "127.0.0.1:9001");            /* env over file */
-    assert_int_equal(c.lmdb_map_size, 2ULL << 30);               /* env over file */
-    assert_int_equal(c.workers, 7);                              /* flag over env */
-    assert_int_equal(c.log_level, LOG_LVL_WARN);                 /* flag over file */
+    assert_string_equal(c.issuer, "https://id.example.com"); /* file */
+    assert_string_equal(c.listen, "127.0.0.1:9001");         /* env over file */
+    assert_int_equal(c.lmdb_map_size, 2ULL << 30);           /* env over file */
+    assert_int_equal(c.workers, 7);                          /* flag over env */
+    assert_int_equal(c.log_level, LOG_LVL_WARN);             /* flag over file */
     assert_true(c.http2);
     assert_string_equal(c.file, path);
     config_release(&c);
@@ -96,8 +96,8 @@ static void test_file_errors_name_key_and_line(void **state)
 {
     (void)state;
     expect_file_error("issuer = http://a\nbogus.key = 1\n", ":2:", "bogus.key");
-    expect_file_error("listen = 127.0.0.1:1\n# c\nlisten = 127.0.0.1:2\n", ":3:",
-                      "duplicate key 'listen'");
+    expect_file_error("listen = 127.0.0.1:1\n# c\nlisten = 127.0.0.1:2\n",
+                      ":3:", "duplicate key 'listen'");
     expect_file_error("workers = many\n", ":1:", "workers");
     expect_file_error("\n\nworkers = 100000\n", ":3:", "out of range");
     expect_file_error("issuer = http://x/path/\n", ":1:", "issuer");
@@ -143,8 +143,7 @@ static void test_env_errors_and_names(void **state)
     config_release(&c);
 
     /* kdbnext without its address is caught by the cross-key check. */
-    char *missing[] = {"KODER_ID_V2_STORAGE=kdbnext", "KODER_ID_V2_KDBNEXT_TENANT=2000000",
-                       NULL};
+    char *missing[] = {"KODER_ID_V2_STORAGE=kdbnext", "KODER_ID_V2_KDBNEXT_TENANT=2000000", NULL};
     assert_int_equal(config_load(&c, "/dev/null", missing, NULL, 0, &e), -E_CONFIG);
     assert_non_null(strstr(e.msg, "kdbnext.address"));
     config_release(&c);
@@ -215,8 +214,7 @@ static void test_client_addr(void **state)
     assert_int_equal(config_set(&c, "trusted_proxies", "127.0.0.1, 10.0.0.0/8", "t", &e), 0);
     assert_int_equal(c.nproxies, 2);
 
-    struct sockaddr_in proxy = v4("127.0.0.1"), stranger = v4("192.0.2.7"),
-                       inner = v4("10.1.2.3");
+    struct sockaddr_in proxy = v4("127.0.0.1"), stranger = v4("192.0.2.7"), inner = v4("10.1.2.3");
     const char *xff = "198.51.100.1, 203.0.113.9, 10.9.9.9";
 
     /* An untrusted peer's X-Forwarded-For is ignored. */

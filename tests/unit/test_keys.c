@@ -210,8 +210,8 @@ static void test_jwks_matches_openssl(void **state)
 
 static struct store *open_store(const char *sub)
 {
-    struct store_config sc = {.backend = "lmdb", .tenant = 1, .data_dir = path_in(sub),
-                              .lmdb_map_size = 64 << 20};
+    struct store_config sc = {
+        .backend = "lmdb", .tenant = 1, .data_dir = path_in(sub), .lmdb_map_size = 64 << 20};
     struct store *s = NULL;
     struct err e = {0};
     assert_int_equal(store_open(&sc, &s, &e), 0);
@@ -247,8 +247,7 @@ static void sign_and_verify(struct oidc_keys *k)
     json_t *doc = json_loads(jwks, 0, NULL);
     json_t *first = NULL, *it;
     size_t i;
-    json_array_foreach(json_object_get(doc, "keys"), i, it)
-    {
+    json_array_foreach (json_object_get(doc, "keys"), i, it) {
         if (strcmp(json_string_value(json_object_get(it, "kid")), kid) == 0)
             first = it;
     }
@@ -380,8 +379,7 @@ static void test_discovery(void **state)
     const char *field;
     json_t *v;
     int endpoints = 0;
-    json_object_foreach(d, field, v)
-    {
+    json_object_foreach (d, field, v) {
         size_t fl = strlen(field);
         bool is_endpoint = fl > 9 && strcmp(field + fl - 9, "_endpoint") == 0;
         const char *url = json_string_value(v);
@@ -390,8 +388,8 @@ static void test_discovery(void **state)
         if (!is_endpoint)
             continue;
         endpoints++;
-        struct oidc_request req = {.method = "GET", .path = url + strlen(issuer),
-                                   .client_addr = "127.0.0.1"};
+        struct oidc_request req = {
+            .method = "GET", .path = url + strlen(issuer), .client_addr = "127.0.0.1"};
         struct oidc_response resp = {0};
         oidc_handle(ctx, &req, &resp);
         if (resp.status == 404 && resp.body && strstr(resp.body, "no such endpoint"))

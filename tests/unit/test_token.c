@@ -712,7 +712,8 @@ static void test_request_checks(void **state)
     token_call("100%40proj:websecret", "code=a", &resp);
     expect_error(&resp, 400, "invalid_request");
     oidc_response_release(&resp);
-    token_call("100%40proj:websecret", "grant_type=client_credentials", &resp);
+    token_call("100%40proj:websecret",
+               "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code", &resp);
     expect_error(&resp, 400, "unsupported_grant_type");
     oidc_response_release(&resp);
     token_call("202:api", "grant_type=authorization_code&code=x&redirect_uri=y", &resp);
