@@ -2,19 +2,27 @@
 # SPDX-License-Identifier: Apache-2.0
 """Mints N authorization codes for a benchmark: signs in once through the login page, then
 asks /oauth/v2/authorize again and again with that browser session (64 connections in
-parallel), printing one code per line. usage: codes.py ISSUER CLIENT_ID REDIRECT LOGIN PASSWORD N"""
+parallel), printing one code per line. With a client secret as 7th argument, exchanges each
+code (scope offline_access) and prints the refresh tokens instead.
+usage: codes.py ISSUER CLIENT_ID REDIRECT LOGIN PASSWORD N [CLIENT_SECRET]"""
+import base64
+import json
 import http.client
+import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 
 issuer, client_id, redirect, login, password, count = sys.argv[1:7]
+secret = sys.argv[7] if len(sys.argv) > 7 else None
 count = int(count)
 host = urllib.parse.urlsplit(issuer).netloc
 authz = '/oauth/v2/authorize?' + urllib.parse.urlencode({
     'client_id': client_id, 'redirect_uri': redirect, 'response_type': 'code',
-    'scope': 'openid profile', 'state': 's', 'nonce': 'n'})
+    'scope': 'openid profile offline_access' if secret else 'openid profile', 'state': 's',
+    'nonce': 'n'})
 
 
 def cookies_of(resp, jar):
@@ -74,4 +82,42 @@ for t in ts:
     t.start()
 for t in ts:
     t.join()
-print('\n'.join(codes[:count]))
+codes = codes[:count]
+if not secret:
+    print('\n'.join(codes))
+    sys.exit(0)
+basic = 'Basic ' + base64.b64encode(('%s:%s' % (client_id, secret)).encode()).decode()
+tokens = []
+
+
+def exchanger():
+    conn = http.client.HTTPConnection(host)
+    while True:
+        with lock:
+            if not codes:
+                return
+            code = codes.pop()
+        body = urllib.parse.urlencode({'grant_type': 'authorization_code', 'code': code,
+                                       'redirect_uri': redirect})
+        for attempt in range(50):
+            conn.request('POST', '/oauth/v2/token', body=body, headers={
+                'Authorization': basic, 'Content-Type': 'application/x-www-form-urlencoded'})
+            resp = conn.getresponse()
+            data = json.loads(resp.read() or b'{}')
+            if resp.status != 503:  # 503: the first burst queues for the secret's bcrypt
+                break
+            time.sleep(0.1)
+        if 'refresh_token' not in data:
+            print('codes.py: no refresh token (status %d: %s)' % (resp.status, data),
+                  file=sys.stderr)
+            os._exit(1)
+        with lock:
+            tokens.append(data['refresh_token'])
+
+
+ts = [threading.Thread(target=exchanger) for _ in range(64)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print('\n'.join(tokens))
