@@ -21,6 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
+#include <sys/syscall.h>
+
 #include "server/privdrop.h"
 
 static char tmpdir[64];
@@ -183,6 +186,47 @@ static void test_uid_without_a_name(void **state)
     assert_int_equal(in_child(child_unnamed_uid, dir), 0);
 }
 
+/* Root without the right to change users (as in a restricted container): refused, with the
+ * command to run instead. */
+static int child_refused(const char *dir)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    struct err e = {0};
+    bool switched = true;
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return 40;
+    unsigned drop = (1u << CAP_SETUID) | (1u << CAP_SETGID);
+    data[0].effective &= ~drop;
+    data[0].permitted &= ~drop;
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        return 41;
+    int r = privdrop_to_data_owner(dir, NULL, &switched, &e);
+    if (r != -E_PERMISSION) {
+        fprintf(stderr, "privdrop returned %d: %s\n", r, e.msg);
+        return 42;
+    }
+    if (!strstr(e.msg, "runuser -u nobody --") || !strstr(e.msg, dir))
+        return 43;
+    if (getuid() != 0) /* nothing half-done that matters: still root, still refused */
+        return 44;
+    return 0;
+}
+
+static void test_refused_with_a_hint(void **state)
+{
+    char dir[128];
+    (void)state;
+    if (geteuid() != 0)
+        skip(); /* needs root to lose the right to switch; CI runs as root */
+    struct passwd *nobody = getpwnam("nobody");
+    assert_non_null(nobody);
+    snprintf(dir, sizeof dir, "%s/refused", tmpdir);
+    assert_int_equal(mkdir(dir, 0750), 0);
+    assert_int_equal(chown(dir, nobody->pw_uid, nobody->pw_gid), 0);
+    assert_int_equal(in_child(child_refused, dir), 0);
+}
+
 int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
@@ -192,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_not_a_folder_is_refused),
         cmocka_unit_test(test_root_becomes_the_owner),
         cmocka_unit_test(test_uid_without_a_name),
+        cmocka_unit_test(test_refused_with_a_hint),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
