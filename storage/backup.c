@@ -292,12 +292,6 @@ static int walk(struct reader *rd, struct err *e)
     return rd->s ? batch_flush(rd, e) : 0;
 }
 
-static void fclosep(FILE **f)
-{
-    if (*f)
-        fclose(*f);
-}
-
 static int one_pass(FILE *f, off_t start, struct store *s, bool keep_versions,
                     struct store_backup_stats *ret, struct err *e)
 {
