@@ -1,6 +1,7 @@
--- wrk script: POST /oauth/v2/token, grant_type=authorization_code, one fresh code per request.
--- Environment: BENCH_CODES (file, one code per line), BENCH_AUTH (Basic credentials),
--- BENCH_REDIRECT (redirect_uri, url-encoded). Each wrk thread takes every n-th code.
+-- wrk script: POST /oauth/v2/token spending one fresh grant per request: an authorization
+-- code (BENCH_GRANT=code, the default) or a refresh token (BENCH_GRANT=refresh).
+-- Environment: BENCH_CODES (file, one code or refresh token per line), BENCH_AUTH (Basic
+-- credentials), BENCH_REDIRECT (redirect_uri, url-encoded). Each wrk thread takes every n-th.
 local threads = {}
 local counter = 0
 
@@ -21,14 +22,20 @@ function init(args)
   next_code = 1
   auth = os.getenv("BENCH_AUTH")
   redirect = os.getenv("BENCH_REDIRECT")
+  grant = os.getenv("BENCH_GRANT") or "code"
 end
 
 function request()
   local code = codes[next_code] or "exhausted"
   next_code = next_code + 1
+  local body
+  if grant == "refresh" then
+    body = "grant_type=refresh_token&refresh_token=" .. code
+  else
+    body = "grant_type=authorization_code&code=" .. code .. "&redirect_uri=" .. redirect
+  end
   return wrk.format("POST", "/oauth/v2/token",
-    {["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = auth},
-    "grant_type=authorization_code&code=" .. code .. "&redirect_uri=" .. redirect)
+    {["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = auth}, body)
 end
 
 statuses = {}

@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# The code exchange endpoint under wrk at 64 concurrent connections, on lmdb and on kdb-next
-# (the reference server with 5 ms reads / 26 ms writes of injected latency). Codes are minted
-# beforehand through the real login page and one browser session (bench/codes.py), with the
-# latency knobs off; each request spends one. Prints one result line per backend: req/s,
-# p50/p99, non-2xx count, gateway CPU per request (and kdb-next's, measured alike).
+# The token endpoint under wrk at 64 concurrent connections, code exchange and refresh, on
+# lmdb and on kdb-next (the reference server with 5 ms reads / 26 ms writes of injected
+# latency). Codes (and, for refresh, refresh tokens) are minted beforehand through the real
+# login page and one browser session (bench/codes.py), with the latency knobs off; each
+# request spends one. Prints one result line per grant and backend: req/s, p50/p99, non-2xx
+# count, gateway CPU per request (and kdb-next's, measured alike).
 #
-# usage: bench/token_bench.sh [BUILD_DIR]        (default build; needs wrk, jq, curl)
-#   BENCH_SECONDS (5), BENCH_CODES_N (6000), BENCH_CONNECTIONS (64)
+# usage: bench/token_bench.sh [BUILD_DIR] [code|refresh ...]   (needs wrk, jq, curl)
+#   BENCH_SECONDS (5), BENCH_CODES_N (6000; BENCH_CODES_N_LMDB 2500), BENCH_CONNECTIONS (64)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 if [ "${1:-}" != --one ]; then
   build=$(cd "${1:-build}" && pwd)
   bin=$build/server/koder-id-v2-gateway
-  echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$0" --one lmdb "$bin"
-  "$root/tests/kdbnext/run.sh" --gateway-env --read-latency-ms 5 --write-latency-ms 26 -- \
-    "$0" --one kdbnext "$bin"
+  shift || true
+  grants=("$@")
+  [ ${#grants[@]} -gt 0 ] || grants=(code refresh)
+  for g in "${grants[@]}"; do
+    echo "# $(date -u +%FT%TZ) $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$0" --one lmdb "$bin" "$g" || echo "$g lmdb: failed"
+    "$root/tests/kdbnext/run.sh" --gateway-env --read-latency-ms 5 --write-latency-ms 26 -- \
+      "$0" --one kdbnext "$bin" "$g" || echo "$g kdbnext: failed"
+  done
   exit 0
 fi
 
 backend=$2
+grant=${4:-code}
 source "$root/tests/integration/gateway.sh"
 GW_HERE=$root/tests/integration
 secs=${BENCH_SECONDS:-5}
 ncodes=${BENCH_CODES_N:-6000}
+# lmdb's fsync-bound exchanges are slow here: fewer grants, minted faster (codes expire)
+[ "$backend" = lmdb ] && ncodes=${BENCH_CODES_N_LMDB:-2500}
 conns=${BENCH_CONNECTIONS:-64}
 
 ctl_seq=0
@@ -53,20 +62,27 @@ gw_user bench "bench password 1" >/dev/null
 gw_client WEB --name Bench --type web --auth-method basic --redirect-uri https://app.example/cb
 gw_start
 ctl '"read_latency_ms": 0, "write_latency_ms": 0'
+extra=()
+[ "$grant" = refresh ] && extra=("$WEB_SECRET")
 /usr/bin/python3 "$root/bench/codes.py" "$GW_ISSUER" "$WEB_ID" https://app.example/cb bench \
-  "bench password 1" "$ncodes" >"$GW_TMP/codes"
+  "bench password 1" "$ncodes" "${extra[@]}" >"$GW_TMP/codes"
 # Steady state: one exchange first, so the client secret's verification is remembered (the
 # first burst of 64 would otherwise all queue for bcrypt at once).
 warm=$(head -1 "$GW_TMP/codes")
 sed -i 1d "$GW_TMP/codes"
-curl -fsS -o /dev/null -u "$WEB_ID:$WEB_SECRET" -d grant_type=authorization_code -d "code=$warm" \
-  --data-urlencode redirect_uri=https://app.example/cb "$GW_ISSUER/oauth/v2/token"
+if [ "$grant" = refresh ]; then
+  curl -fsS -o /dev/null -u "$WEB_ID:$WEB_SECRET" -d grant_type=refresh_token \
+    -d "refresh_token=$warm" "$GW_ISSUER/oauth/v2/token"
+else
+  curl -fsS -o /dev/null -u "$WEB_ID:$WEB_SECRET" -d grant_type=authorization_code \
+    -d "code=$warm" --data-urlencode redirect_uri=https://app.example/cb "$GW_ISSUER/oauth/v2/token"
+fi
 ctl '"read_latency_ms": 5, "write_latency_ms": 26, "reset_stats": true'
 
 tck=$(getconf CLK_TCK)
 g0=$(cpu_of "$GW_PID")
 k0=$(cpu_of "${KODER_TEST_KDB_PID:-0}")
-BENCH_CODES=$GW_TMP/codes BENCH_AUTH="Basic $(printf '%s:%s' "$WEB_ID" "$WEB_SECRET" | base64 -w0)" \
+BENCH_GRANT=$grant BENCH_CODES=$GW_TMP/codes BENCH_AUTH="Basic $(printf '%s:%s' "$WEB_ID" "$WEB_SECRET" | base64 -w0)" \
   BENCH_REDIRECT=https%3A%2F%2Fapp.example%2Fcb \
   wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$root/bench/exchange.lua" "$GW_ISSUER" \
   >"$GW_TMP/wrk.out"
@@ -91,7 +107,7 @@ kcpu=-
 if [ "$backend" = kdbnext ]; then
   kcpu=$(awk -v a="$k0" -v b="$k1" -v t="$tck" -v n="$total" 'BEGIN {printf "%.2f", (b - a) * 1000 / t / n}')
 fi
-echo "code-exchange $backend: $total requests in ${secs}s, $rps req/s, p50 $p50, p99 $p99," \
+echo "$grant $backend: $total requests in ${secs}s, $rps req/s, p50 $p50, p99 $p99," \
   "non-2xx ${non2xx:-0}${errs:+, socket errors $errs}, gateway CPU ${gcpu} ms/req," \
-  "kdb-next CPU ${kcpu} ms/req (codes minted: $(wc -l <"$GW_TMP/codes"))$calls"
+  "kdb-next CPU ${kcpu} ms/req (grants minted: $(wc -l <"$GW_TMP/codes"))$calls"
 cat "$out" | sed 's/^/#   /'

@@ -87,7 +87,7 @@ void oidc_introspect_endpoint(struct oidc_ctx *ctx, const struct oidc_request *r
         oidc_respond_client_error(ctx, resp, &auth, r, e.msg);
         return;
     }
-    oidc_response_note(resp, "client=%.80s ", auth.client->client_id);
+    oidc_response_note(resp, "client=%.80s", auth.client->client_id);
     if (auth.method != OIDC_AUTH_BASIC && auth.method != OIDC_AUTH_PRIVATE_KEY_JWT) {
         oidc_respond_client_error(ctx, resp, &auth, -E_INVALID_CLIENT,
                                   "introspection needs client_secret_basic or private_key_jwt");

@@ -78,7 +78,7 @@ void oidc_revoke_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req,
         return;
     }
     const char *client_id = auth.client->client_id;
-    oidc_response_note(resp, "client=%.80s ", client_id);
+    oidc_response_note(resp, "client=%.80s", client_id);
     const char *token = oidc_params_get(&form, "token");
     const char *hint = oidc_params_get(&form, "token_type_hint");
     if (!token) {

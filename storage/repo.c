@@ -180,19 +180,33 @@ int repo_user_by_login(struct store *s, const char *login_name, Koderid__V2__Use
     return repo_user_get(s, id, ret, e);
 }
 
+/*
+ * The i-th name @u signs in with, or NULL past the last. login_names is what v1's login_names3
+ * computed (username@domain where the org's domain policy requires it); the bare username
+ * counts only for a user without that list, so an org that requires the domain never lets a
+ * person in by the bare name, as in v1. Machine users keep it: their client_id at the token
+ * endpoint is the username v1's console shows, or the login name (ZITADEL.md 1.3).
+ */
+static const char *user_name_at(const Koderid__V2__User *u, size_t i)
+{
+    if (i < u->n_login_names)
+        return u->login_names[i];
+    i -= u->n_login_names;
+    if (i == 0)
+        return u->login_name ? u->login_name : "";
+    if (i == 1)
+        return (u->n_login_names == 0 || u->type == 2) && u->username ? u->username : "";
+    return NULL;
+}
+
 static int has_name(const Koderid__V2__User *u, const char *lower)
 {
     char l[REPO_KEY_MAX];
-    const char *names[2] = {u->username, u->login_name};
-    for (size_t i = 0; i < 2; i++) {
-        if (!names[i] || !*names[i])
+    const char *name;
+    for (size_t i = 0; (name = user_name_at(u, i)); i++) {
+        if (!*name)
             continue;
-        repo_lower(names[i], l, sizeof l);
-        if (strcmp(l, lower) == 0)
-            return 1;
-    }
-    for (size_t i = 0; i < u->n_login_names; i++) {
-        repo_lower(u->login_names[i], l, sizeof l);
+        repo_lower(name, l, sizeof l);
         if (strcmp(l, lower) == 0)
             return 1;
     }
@@ -203,12 +217,9 @@ static int index_names(struct store *s, const Koderid__V2__User *u, const Koderi
                        struct err *e)
 {
     char key[REPO_KEY_MAX], l[REPO_KEY_MAX];
-    size_t n = u->n_login_names + 2;
-    for (size_t i = 0; i < n; i++) {
-        const char *name = i < u->n_login_names     ? u->login_names[i]
-                           : i == u->n_login_names ? u->username
-                                                   : u->login_name;
-        if (!name || !*name)
+    const char *name;
+    for (size_t i = 0; (name = user_name_at(u, i)); i++) {
+        if (!*name)
             continue;
         repo_lower(name, l, sizeof l);
         if (repo_key(key, "login/%s", l) < 0)
@@ -219,12 +230,8 @@ static int index_names(struct store *s, const Koderid__V2__User *u, const Koderi
     }
     if (!old)
         return 0;
-    size_t on = old->n_login_names + 2;
-    for (size_t i = 0; i < on; i++) {
-        const char *name = i < old->n_login_names     ? old->login_names[i]
-                           : i == old->n_login_names ? old->username
-                                                     : old->login_name;
-        if (!name || !*name)
+    for (size_t i = 0; (name = user_name_at(old, i)); i++) {
+        if (!*name)
             continue;
         repo_lower(name, l, sizeof l);
         if (has_name(u, l) || repo_key(key, "login/%s", l) < 0)

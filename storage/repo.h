@@ -81,7 +81,8 @@ int repo_project_get(struct store *s, const char *project_id, Koderid__V2__Proje
                      struct err *e);
 
 /**
- * Writes @u and its login-name indexes (u->login_names, u->username, u->login_name), removing
+ * Writes @u and its login-name indexes (u->login_names and u->login_name; u->username only
+ * when login_names is empty or @u is a machine user), removing
  * index entries of names the previous version had and @u no longer has.
  */
 int repo_user_put(struct store *s, const Koderid__V2__User *u, struct err *e);

@@ -10,20 +10,28 @@
  *   grants_seed DIR refresh CLIENT_ID
  *   grants_seed DIR state USER_ID STATE
  *   grants_seed DIR hash client|user ID        (prints the stored secret hash)
+ *   grants_seed DIR rt CLIENT_ID USER_ID N     (N refresh tokens, one family each; printed)
+ *   grants_seed DIR code CLIENT_ID USER_ID REDIRECT_URI N   (N authorization codes; printed)
+ * A BCRYPT_COST of yN makes a yescrypt hash at cost N instead (never rehashed: the bench
+ * shows with it that a verified secret is not checked again on every request).
  */
 #include <crypt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rand.h"
 #include "storage/repo.h"
 
-static char *bcrypt(const char *secret, int cost)
+static char *hash_with(const char *secret, const char *cost_arg)
 {
-    char setting[64];
+    char setting[128];
     struct crypt_data cd;
     memset(&cd, 0, sizeof cd);
-    if (!crypt_gensalt_rn("$2a$", cost, NULL, 0, setting, sizeof setting))
+    bool y = cost_arg[0] == 'y';
+    int cost = atoi(cost_arg + (y ? 1 : 0));
+    if (!crypt_gensalt_rn(y ? "$y$" : "$2a$", cost, NULL, 0, setting, sizeof setting))
         return NULL;
     const char *h = crypt_rn(secret, setting, &cd, sizeof cd);
     return h && h[0] == '$' ? strdup(h) : NULL;
@@ -62,7 +70,7 @@ int main(int argc, char **argv)
         u.type = 2;
         u.machine_name = argv[4];
         u.display_name = argv[4];
-        u.secret_hash = bcrypt(argv[5], atoi(argv[6]));
+        u.secret_hash = hash_with(argv[5], argv[6]);
         u.access_token_type = atoi(argv[7]);
         u.source = (char *)"v2";
         if (!u.secret_hash || repo_user_put(s, &u, &e) < 0)
@@ -80,7 +88,7 @@ int main(int argc, char **argv)
         c.kind = KODERID__V2__CLIENT_KIND__CLIENT_API;
         c.state = 1;
         c.auth_method = atoi(argv[5]);
-        c.secret_hash = strcmp(argv[6], "-") ? bcrypt(argv[6], 10) : strdup("");
+        c.secret_hash = strcmp(argv[6], "-") ? hash_with(argv[6], "10") : strdup("");
         c.source = (char *)"v2";
         if (!c.secret_hash || repo_client_put(s, &c, &e) < 0)
             rc = fail("api", &e);
@@ -144,6 +152,53 @@ int main(int argc, char **argv)
                 return fail("user", &e);
             printf("%s\n", u->secret_hash);
             koderid__v2__user__free_unpacked(u, NULL);
+        }
+    } else if (strcmp(cmd, "rt") == 0 && argc == 6) {
+        int64_t now = store_now_ms() / 1000;
+        for (int i = 0; i < atoi(argv[5]) && rc == 0; i++) {
+            char tok[44], hash[65], fam_id[21], key[REPO_KEY_MAX];
+            rand_token(tok);
+            sha256_hex(tok, strlen(tok), hash);
+            id_new(fam_id);
+            Koderid__V2__RefreshFamily f = KODERID__V2__REFRESH_FAMILY__INIT;
+            f.id = fam_id;
+            f.client_id = argv[3];
+            f.user_id = argv[4];
+            f.created_at = now;
+            f.current_hash = hash;
+            repo_key(key, "rtfam/%s", fam_id);
+            if (repo_put(s, key, &f.base, 86400000, NULL, &e) < 0)
+                rc = fail("rtfam", &e);
+            Koderid__V2__RefreshToken t = KODERID__V2__REFRESH_TOKEN__INIT;
+            t.family_id = fam_id;
+            t.client_id = argv[3];
+            t.user_id = argv[4];
+            t.scope = (char *)"openid offline_access";
+            t.auth_time = now;
+            t.issued_at = now;
+            t.family_created_at = now;
+            repo_key(key, "rt/%s", hash);
+            if (rc == 0 && repo_put(s, key, &t.base, 86400000, NULL, &e) < 0)
+                rc = fail("rt", &e);
+            printf("%s\n", tok);
+        }
+    } else if (strcmp(cmd, "code") == 0 && argc == 7) {
+        int64_t now = store_now_ms() / 1000;
+        for (int i = 0; i < atoi(argv[6]) && rc == 0; i++) {
+            char tok[44], hash[65], key[REPO_KEY_MAX];
+            rand_token(tok);
+            sha256_hex(tok, strlen(tok), hash);
+            Koderid__V2__AuthCode c = KODERID__V2__AUTH_CODE__INIT;
+            c.client_id = argv[3];
+            c.user_id = argv[4];
+            c.redirect_uri = argv[5];
+            c.scope = (char *)"openid profile";
+            c.auth_time = now;
+            c.issued_at = now;
+            repo_key(key, "code/%s", hash);
+            if (repo_put(s, key, &c.base, 60000, NULL, &e) < 0)
+                rc = fail("code", &e);
+            printf("%s\n", tok);
         }
     } else {
         fprintf(stderr, "grants_seed: bad command or arguments\n");

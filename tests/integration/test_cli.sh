@@ -147,6 +147,27 @@ if [ "${KODER_TEST_STORE:-lmdb}" = kdbnext ]; then
   expect "check with kdb-next unreachable exits 1" run 1 check --config "$conf" --set kdbnext.address=127.0.0.1:1
 else
   expect "check on a missing data dir exits 1" run 1 check --config "$conf" --set data_dir="$WORK/none"
+
+# serve's start-up failures are one line and exit 1
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+/usr/bin/python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(); time.sleep(30)" &
+holder=$!
+for _ in $(seq 1 100); do
+  ss -ltnH "sport = :$port" 2>/dev/null | grep -q . && break
+  sleep 0.05
+done
+expect "serve on a port in use exits 1" run 1 serve --config "$conf" --set listen=127.0.0.1:$port
+expect "...one line naming the address" bash -c "[ \$(wc -l <'$err') -eq 1 ] && grep -q '127.0.0.1:$port' '$err'"
+kill $holder 2>/dev/null || true
+mkdir -p "$WORK/ro"; chmod 500 "$WORK/ro"
+if [ "$(id -u)" = 0 ]; then
+  # root writes anywhere; a missing folder is what stops it
+  missing_key=$WORK/no/such/dir/master.key
+else
+  missing_key=$WORK/ro/master.key
+fi
+expect "serve with a master key it cannot create exits 1" run 1 serve --config "$conf" --set data_dir="$WORK/data2" --set master_key_file="$missing_key"
+expect "...one line saying it cannot create it" bash -c "[ \$(wc -l <'$err') -eq 1 ] && grep -q 'cannot create' '$err'"
 fi
 
 finish

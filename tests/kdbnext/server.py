@@ -18,6 +18,8 @@ preseeded tenant range 1..1000000 (PERMISSION_DENIED), and has knobs for faults:
                                       storage
                      fail_writes      true: every Put, CompareAndSwap and Delete fails with
                                       UNAVAILABLE without touching storage (reads work)
+                     oversize_get     true: Get answers with a 5 MiB value, past the contract's
+                                      4 MiB message limit (the client must refuse it)
                      drop             true: stop the gRPC server at once (in-flight calls are
                                       cancelled, connections closed) and start a new one on the
                                       same port
@@ -204,6 +206,7 @@ class Knobs:
         self.stall_ms = 0
         self.unavailable_next = 0
         self.fail_writes = False
+        self.oversize_get = False
         self.reset_stats()
 
     def reset_stats(self):
@@ -286,7 +289,10 @@ class KV:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, 'negative ttl_ms')
 
     def get(self, t, r):
-        return pb.GetResponse(entry=self.store.get(t, self._key(r.key)))
+        entry = self.store.get(t, self._key(r.key))
+        if self.knobs.oversize_get:
+            entry.value = b'x' * (5 * 1024 * 1024)
+        return pb.GetResponse(entry=entry)
 
     def put(self, t, r):
         self._value(r.value, r.ttl_ms)
@@ -352,7 +358,7 @@ class Server:
 
     async def start(self):
         opts = [('grpc.max_receive_message_length', MSG_MAX),
-                ('grpc.max_send_message_length', MSG_MAX),
+                ('grpc.max_send_message_length', -1),  # oversize_get breaks the limit on purpose
                 ('grpc.so_reuseport', 1)]
         if self.args.max_concurrent_streams:
             opts.append(('grpc.max_concurrent_streams', self.args.max_concurrent_streams))
@@ -408,7 +414,7 @@ async def control_loop(path, knobs, srv, store, stop):
             continue
         last_seq = seq
         for name in ('read_latency_ms', 'write_latency_ms', 'stall_ms', 'unavailable_next',
-                     'fail_writes'):
+                     'fail_writes', 'oversize_get'):
             if name in c:
                 setattr(knobs, name, c[name])
         if c.get('reset_stats'):

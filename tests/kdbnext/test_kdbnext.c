@@ -425,6 +425,22 @@ static void test_server_down_fails_fast_and_recovers(void **state)
     store_close(s);
 }
 
+/* A reply past the 4 MiB message limit is refused, and the connection stays usable. */
+static void test_oversize_reply_refused(void **state)
+{
+    struct store *s = open_ok(OPTS());
+    struct err e = {0};
+    put_str(s, "big/1", "v");
+    ctl("\"oversize_get\": true, \"reset_stats\": true");
+    assert_int_equal(get_rc(s, "big/1", &e), -E_IO);
+    assert_non_null(strstr(e.msg, "4 MiB"));
+    ctl("\"oversize_get\": false");
+    check_value(s, "big/1", "v");
+    ctl("\"stats\": true");
+    assert_int_equal(stat_value("connections"), 1);
+    store_close(s);
+}
+
 static void test_deadline(void **state)
 {
     struct store *s = open_ok(OPTS(.timeout_ms = 300));
@@ -687,6 +703,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unavailable_bursts),
         cmocka_unit_test(test_server_down_fails_fast_and_recovers),
         cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_oversize_reply_refused),
         cmocka_unit_test(test_drop_mid_load_loses_no_acked_write),
         cmocka_unit_test(test_many_threads_one_connection),
     };
