@@ -6,6 +6,7 @@
 #ifndef COMMON_CLEANUP_H
 #define COMMON_CLEANUP_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -23,6 +24,12 @@ static inline void closep(int *fd)
         close(*fd);
 }
 #define _cleanup_close_ _cleanup_(closep)
+
+static inline void fclosep(FILE **f)
+{
+    if (*f)
+        fclose(*f);
+}
 
 /** Defines `name##p(type **)` calling @func on a non-NULL pointer. */
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                    \

@@ -2164,13 +2164,16 @@ static void ctx_release(struct zctx *c)
     idmap_release(&c->users);
     idmap_release(&c->pwd);
     arena_free(c);
-    pg_close(c->pg);
+    if (!c->opt->pg)
+        pg_close(c->pg);
 }
 
 static int run(struct zctx *c, struct err *e)
 {
-    int r = pg_open(c->opt->dsn, &c->pg, e);
-    if (r < 0)
+    int r = 0;
+    if (c->opt->pg)
+        c->pg = c->opt->pg; /* the caller's session, opened before dropping privileges */
+    else if ((r = pg_open(c->opt->dsn, &c->pg, e)) < 0)
         return r;
     json_t *src = json_object();
     jset(c, c->root, "source", src);
@@ -2214,7 +2217,8 @@ static int run(struct zctx *c, struct err *e)
         return r;
     if (c->oom)
         return err_set(e, -E_NOMEM, "out of memory");
-    pg_close(c->pg);
+    if (!c->opt->pg)
+        pg_close(c->pg); /* everything is read: v1's database is left alone from here */
     c->pg = NULL;
 
     /* Plan against the store. */
@@ -2296,10 +2300,11 @@ char *zitadel_report_json(const struct zitadel_report *r)
     return json_dumps(r->root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
-int zitadel_report_save(const struct zitadel_report *r, const char *path, struct err *e)
+int zitadel_report_write(const struct zitadel_report *r, FILE *f, struct err *e)
 {
-    if (json_dump_file(r->root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
-        return err_set(e, -E_IO, "cannot write report '%.120s': %s", path, strerror(errno));
+    if (json_dumpf(r->root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 || fputc('\n', f) < 0 ||
+        fflush(f) != 0)
+        return err_set(e, -E_IO, "cannot write the report: %s", strerror(errno));
     return 0;
 }
 

@@ -20,11 +20,14 @@
 #include "common/err.h"
 #include "storage/store.h"
 
+struct pg;
+
 struct zitadel_options {
     const char *dsn;      /* libpq connection string or URI (never logged) */
     const char *instance; /* v1 instance id; NULL = the only one */
     bool dry_run;         /* plan only, write nothing */
     FILE *out;            /* where the summary and plan lines go (stdout), NULL = nowhere */
+    struct pg *pg;        /* an open session to read instead of connecting to dsn (borrowed) */
 };
 
 /** The outcome of one run; see README "import-zitadel" for the JSON shape. */
@@ -45,8 +48,8 @@ int zitadel_import(struct store *store, const struct zitadel_options *opt,
 /** True when every org, project, app and user v1 has is in the store (or would be, dry run). */
 bool zitadel_report_complete(const struct zitadel_report *r);
 
-/** Writes the report as JSON (one document, indented) to @path. */
-int zitadel_report_save(const struct zitadel_report *r, const char *path, struct err *e);
+/** Writes the report as JSON (one document, indented) to @f, which the caller opened. */
+int zitadel_report_write(const struct zitadel_report *r, FILE *f, struct err *e);
 
 /** The report as a JSON string (caller frees). NULL on allocation failure. */
 char *zitadel_report_json(const struct zitadel_report *r);

@@ -15,6 +15,7 @@
 #include "common/buf.h"
 #include "common/cleanup.h"
 #include "common/rand.h"
+#include "oidc/claims.h"
 #include "oidc/html.h"
 #include "oidc/params.h"
 #include "oidc/pkce.h"
@@ -92,6 +93,31 @@ int oidc_authorize_issue(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *a
                          struct err *e)
 {
     char code[44], hex[65], key[REPO_KEY_MAX];
+
+    /* v1's checks after login: org restriction scopes, project_role_check, has_project_check. */
+    {
+        Koderid__V2__Client *cl = NULL;
+        Koderid__V2__User *u = NULL;
+        struct err ce = {0};
+        int cr = repo_client_get(ctx->store, ar->client_id, &cl, &ce);
+        if (cr == 0)
+            cr = repo_user_get(ctx->store, user_id, &u, &ce);
+        if (cr == 0)
+            cr = oidc_claims_signin_check(ctx->store, cl, u, ar->scope, &ce);
+        if (cl)
+            koderid__v2__client__free_unpacked(cl, NULL);
+        if (u)
+            koderid__v2__user__free_unpacked(u, NULL);
+        if (cr == -E_ACCESS_DENIED) {
+            oidc_authorize_redirect_error(ctx, ar->redirect_uri, ar->state, cr, ce.msg, status,
+                                          resp);
+            oidc_response_note(resp, "client_id=%s sub=%s sign-in denied: %s", ar->client_id,
+                               user_id, ce.msg);
+            return 0;
+        }
+        if (cr < 0)
+            return err_set(e, cr, "%s", ce.msg);
+    }
 
     if (rand_token(code) < 0)
         return err_set(e, -E_INTERNAL, "no randomness");

@@ -38,6 +38,54 @@ int oidc_claims_userinfo(const Koderid__V2__User *u, const char *scope, json_t *
 int oidc_claims_audience(struct store *s, const Koderid__V2__Client *c, const char *scope,
                          json_t **ret, struct err *e);
 
+/** Where claims go: v1 puts role claims in the ID token and a JWT access token only per flag. */
+enum oidc_claims_target {
+    OIDC_CLAIMS_USERINFO = 0,   /* userinfo and introspection: always when requested */
+    OIDC_CLAIMS_ID_TOKEN,       /* roles only with Client.id_token_role_assertion */
+    OIDC_CLAIMS_ACCESS_TOKEN,   /* roles only with Client.access_token_role_assertion */
+    OIDC_CLAIMS_ID_TOKEN_ROLES, /* an ID token without userinfo claims: its role claims only */
+};
+
+/**
+ * Adds v1's Zitadel claims about @u for client @c (ZITADEL.md 5.1, 5.2) to @obj:
+ *   - role claims `urn:zitadel:iam:org:project:roles` (the client's project) and
+ *     `urn:zitadel:iam:org:project:{id}:roles` (every project of the role audience), shaped
+ *     {role: {org id: org primary domain}}, from the user's active UserGrants. Roles are asserted
+ *     when the project has project_role_assertion or a role scope asks: role audience = the
+ *     client's project (assertion, or `urn:zitadel:iam:org:project:role:{key}` alone), the
+ *     projects of `...:project:id:{id}:aud` scopes, and with `urn:zitadel:iam:org:projects:roles`
+ *     every project in @audience (may be NULL). `...:role:{key}` scopes narrow to those keys;
+ *     `urn:zitadel:iam:org:roles:id:{org}` scopes narrow to grants of those orgs. @target gates
+ *     them per the client's *_role_assertion flags.
+ *   - with `urn:zitadel:iam:user:resourceowner`: `urn:zitadel:iam:user:resourceowner:id`,
+ *     `:name`, `:primary_domain` (the user's org); with `urn:zitadel:iam:org:id:{id}`: claim
+ *     `urn:zitadel:iam:org:id` (plus the resource-owner claims, as v1); with
+ *     `urn:zitadel:iam:org:domain:primary:{d}`: claim `urn:zitadel:iam:org:domain:primary`.
+ *     These follow the userinfo claims: callers add them to an ID token only where they add
+ *     oidc_claims_userinfo()'s, and never to an access token.
+ * -E_NOMEM or a store error.
+ */
+int oidc_claims_zitadel(struct store *s, const Koderid__V2__Client *c, const Koderid__V2__User *u,
+                        const char *scope, const json_t *audience, enum oidc_claims_target target,
+                        json_t *obj, struct err *e);
+
+/**
+ * Whether @u may sign in to @c as v1 decides after login: the project's project_role_check
+ * wants an active grant of @u on the project; has_project_check wants @u's org to own the
+ * project (v1 also accepts an org the project was granted to: project grants are not imported
+ * yet, so such users are refused); `urn:zitadel:iam:org:id:{id}` and
+ * `urn:zitadel:iam:org:domain:primary:{d}` scopes restrict sign-in to that org. 0 allowed,
+ * -E_ACCESS_DENIED with the reason, or a store error.
+ */
+int oidc_claims_signin_check(struct store *s, const Koderid__V2__Client *c,
+                             const Koderid__V2__User *u, const char *scope, struct err *e);
+
+#define OIDC_ROLE_SCOPE_PREFIX "urn:zitadel:iam:org:project:role:"
+#define OIDC_PROJECTS_ROLES_SCOPE "urn:zitadel:iam:org:projects:roles"
+#define OIDC_ROLES_ORG_SCOPE_PREFIX "urn:zitadel:iam:org:roles:id:"
+#define OIDC_ORG_ID_SCOPE_PREFIX "urn:zitadel:iam:org:id:"
+#define OIDC_ORG_DOMAIN_SCOPE_PREFIX "urn:zitadel:iam:org:domain:primary:"
+#define OIDC_RESOURCEOWNER_SCOPE "urn:zitadel:iam:user:resourceowner"
 #define OIDC_AUD_SCOPE_PREFIX "urn:zitadel:iam:org:project:id:"
 #define OIDC_AUD_SCOPE_SUFFIX ":aud"
 #define OIDC_AUD_SCOPES_MAX 16

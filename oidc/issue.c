@@ -64,6 +64,9 @@ int oidc_issue_access_token(struct oidc_ctx *ctx, const struct oidc_issue *in, c
             "client_id", c->client_id, "scope", in->scope ? in->scope : "");
         if (!claims)
             return err_set(e, -E_INTERNAL, "cannot build access token claims");
+        if ((r = oidc_claims_zitadel(ctx->store, c, in->user, in->scope, in->audience,
+                                     OIDC_CLAIMS_ACCESS_TOKEN, claims, e)) < 0)
+            return r;
         return sign_claims(ctx, claims, ret, NULL, e);
     }
 
@@ -129,6 +132,12 @@ int oidc_issue_id_token(struct oidc_ctx *ctx, const struct oidc_issue *in, const
     if (c->id_token_userinfo_assertion || !access_token) {
         if ((r = oidc_claims_userinfo(in->user, in->scope, claims, e)) < 0)
             return r;
+        if ((r = oidc_claims_zitadel(ctx->store, c, in->user, in->scope, in->audience,
+                                     OIDC_CLAIMS_ID_TOKEN, claims, e)) < 0)
+            return r;
+    } else if ((r = oidc_claims_zitadel(ctx->store, c, in->user, in->scope, in->audience,
+                                        OIDC_CLAIMS_ID_TOKEN_ROLES, claims, e)) < 0) {
+        return r;
     }
 
     /* at_hash depends on the signing algorithm; RS256 and ES256 both use SHA-256. */

@@ -284,5 +284,21 @@ void oidc_userinfo_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req
         oidc_respond_error(resp, -E_NOMEM, "out of memory");
         return;
     }
+    /* v1's Zitadel claims (roles, resource owner, org) need the token's client and audience. */
+    Koderid__V2__Client *client = NULL;
+    json_t *aud = NULL;
+    r = acc.client_id && *acc.client_id ? repo_client_get(ctx->store, acc.client_id, &client, &e)
+                                        : -E_NOTFOUND;
+    if (r == 0 && (r = oidc_claims_audience(ctx->store, client, acc.scope, &aud, &e)) == 0)
+        r = oidc_claims_zitadel(ctx->store, client, user, acc.scope, aud, OIDC_CLAIMS_USERINFO,
+                                body, &e);
+    json_decref(aud);
+    if (client)
+        koderid__v2__client__free_unpacked(client, NULL);
+    if (r < 0 && r != -E_NOTFOUND) {
+        json_decref(body);
+        oidc_respond_error(resp, r, "cannot read the user's claims now");
+        return;
+    }
     oidc_respond_json(resp, 200, body);
 }

@@ -21,12 +21,6 @@
 #include "server/commands.h"
 #include "storage/backup.h"
 
-static void fclosep(FILE **f)
-{
-    if (*f)
-        fclose(*f);
-}
-
 /*
  * The backup file is created before cli_open(): that may switch the process to the data dir's
  * owner (server/privdrop.h), who cannot write where root keeps backups. O_EXCL: never over an

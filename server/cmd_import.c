@@ -6,12 +6,17 @@
  * and user was imported, 1 otherwise or on a failure at run time, 2 for a usage error.
  * The DSN is never printed: libpq reads passwords from PGPASSWORD or ~/.pgpass just as well.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/cleanup.h"
+#include "migrate/pg.h"
 #include "migrate/zitadel.h"
 #include "server/cli.h"
 #include "server/commands.h"
@@ -133,21 +138,43 @@ int cmd_import_zitadel(int argc, char **argv)
     if (!dsn)
         return cli_usage(CMD, "--dsn is required (a libpq connection string or URI)");
 
+    /*
+     * What root may read or write but the data dir's owner may not (~/.pgpass, a report under
+     * /root) is opened before cli_open(), which may switch to that owner (server/privdrop.h).
+     */
+    _cleanup_(fclosep) FILE *report_f = NULL;
+    if (report) {
+        int fd = open(report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || !(report_f = fdopen(fd, "w"))) {
+            if (fd >= 0)
+                close(fd);
+            return cli_fail("%s: cannot create report '%s': %s", CMD, report, strerror(errno));
+        }
+    }
+    struct err pe = {0};
+    struct pg *pg = NULL;
+    if ((r = pg_open(dsn, &pg, &pe)) < 0)
+        return cli_fail("%s: %s", CMD, pe.msg);
+
     struct cli cl;
     struct store empty = {&empty_ops, 0};
     struct store *store;
-    if ((r = cli_open(&cl, &co, 0)) != 0)
+    if ((r = cli_open(&cl, &co, 0)) != 0) {
+        pg_close(pg);
         return r;
+    }
     if (dry_run && !lmdb_store_exists(&cl.cfg)) {
         store = &empty;
     } else {
         cli_close(&cl);
-        if ((r = cli_open(&cl, &co, CLI_STORE | (dry_run ? CLI_READ_ONLY : 0))) != 0)
+        if ((r = cli_open(&cl, &co, CLI_STORE | (dry_run ? CLI_READ_ONLY : 0))) != 0) {
+            pg_close(pg);
             return r;
+        }
         store = cl.store;
     }
 
-    struct zitadel_options opt = {dsn, instance, dry_run, stdout};
+    struct zitadel_options opt = {dsn, instance, dry_run, stdout, pg};
     struct zitadel_report *rep = NULL;
     struct err e = {0};
     int status;
@@ -165,10 +192,11 @@ int cmd_import_zitadel(int argc, char **argv)
         status = CLI_EXIT_OK;
     if (rep && report) {
         struct err re = {0};
-        if (zitadel_report_save(rep, report, &re) < 0)
+        if (zitadel_report_write(rep, report_f, &re) < 0)
             status = cli_fail("%s: %s", CMD, re.msg);
     }
     zitadel_report_free(rep);
+    pg_close(pg);
     cli_close(&cl);
     return status;
 }

@@ -19,12 +19,6 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 
-static void fclosep(FILE **f)
-{
-    if (*f)
-        fclose(*f);
-}
-
 enum config_type {
     CT_STR,    /* any non-empty string */
     CT_PATH,   /* a file or folder path (non-empty, no control characters) */

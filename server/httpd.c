@@ -421,10 +421,13 @@ static void guard_dispose(void *p)
 }
 
 /* Copies the headers, lower-cased and capped; cookies are joined into one header (HTTP/2
- * sends one per cookie). -E_TOOBIG when over the caps. */
+ * sends one per cookie). -E_TOOBIG when over the caps; -E_INVALID_REQUEST for a second
+ * Authorization header (not a list, RFC 7230 3.2.2: the endpoints would read only the first,
+ * while something in front of us might have read another). */
 static int copy_headers(struct task *t, h2o_req_t *req)
 {
     size_t total = 0, n = 0;
+    bool seen_auth = false;
     t->headers = calloc(REQ_HEADERS_MAX, sizeof *t->headers);
     if (!t->headers)
         return -E_NOMEM;
@@ -436,6 +439,11 @@ static int copy_headers(struct task *t, h2o_req_t *req)
         total += hd->name->len + hd->value.len;
         if (total > REQ_HEADERS_TOTAL_MAX)
             return -E_TOOBIG;
+        if (hd->name->len == 13 && strncasecmp(hd->name->base, "authorization", 13) == 0) {
+            if (seen_auth)
+                return -E_INVALID_REQUEST;
+            seen_auth = true;
+        }
         bool is_cookie = hd->name->len == 6 && strncasecmp(hd->name->base, "cookie", 6) == 0;
         if (is_cookie && cookie) {
             size_t old = strlen(cookie->value);
@@ -532,6 +540,8 @@ static void dispatch(struct loop *l, h2o_req_t *req, enum task_kind kind,
                 "{\"error\":\"invalid_request\",\"error_description\":\"headers too large\"}";
             send_body(req, 431, body431, sizeof body431 - 1);
             access_log(req, 431, start, client, NULL);
+        } else if (r == -E_INVALID_REQUEST) {
+            send_error(h, req, r, "repeated authorization header", start, client);
         } else {
             send_error(h, req, -E_NOMEM, "out of memory", start, client);
         }

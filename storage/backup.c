@@ -292,12 +292,6 @@ static int walk(struct reader *rd, struct err *e)
     return rd->s ? batch_flush(rd, e) : 0;
 }
 
-static void fclosep(FILE **f)
-{
-    if (*f)
-        fclose(*f);
-}
-
 static int one_pass(FILE *f, off_t start, struct store *s, bool keep_versions,
                     struct store_backup_stats *ret, struct err *e)
 {
@@ -321,16 +315,20 @@ int store_import_backup(struct store *s, FILE *in, unsigned flags,
                         struct store_backup_stats *ret_stats, struct err *e)
 {
     _cleanup_(fclosep) FILE *copy = NULL;
-    FILE *f = in;
+    FILE *f = NULL;
     bool merge = flags & STORE_IMPORT_MERGE, replace = flags & STORE_IMPORT_REPLACE;
     if (merge && replace)
         return err_set(e, -E_INVALID, "merge and replace exclude each other");
-    off_t start = ftello(in);
-    if (start < 0 || fseeko(in, start, SEEK_SET) != 0) {
-        /* A pipe: keep a private copy so the file can be read twice. */
-        copy = tmpfile();
-        if (!copy)
-            return err_set(e, -E_IO, "temporary file: %s", strerror(errno));
+    /*
+     * Always read from a private, unlinked copy: the first pass verifies the whole file before
+     * anything is written, and the second pass must read the very bytes the first verified,
+     * even if someone rewrites the backup file (or it is a pipe) in between.
+     */
+    off_t start = 0;
+    copy = tmpfile();
+    if (!copy)
+        return err_set(e, -E_IO, "temporary file: %s", strerror(errno));
+    {
         char buf[65536];
         size_t n;
         while ((n = fread(buf, 1, sizeof buf, in)) > 0)
@@ -338,8 +336,9 @@ int store_import_backup(struct store *s, FILE *in, unsigned flags,
                 return err_set(e, -E_IO, "temporary file: %s", strerror(errno));
         if (ferror(in))
             return err_set(e, -E_IO, "reading the backup: %s", strerror(errno));
+        if (fflush(copy) != 0)
+            return err_set(e, -E_IO, "temporary file: %s", strerror(errno));
         f = copy;
-        start = 0;
     }
     struct store_backup_stats stats = {0};
     int r = one_pass(f, start, NULL, false, &stats, e);

@@ -278,6 +278,13 @@ if [ "$status" -ge 400 ] 2>/dev/null || [ "$status" = 000 ]; then
 else
   not_ok "token: an oversized header is refused" "status $status"
 fi
+# A second Authorization header must not be silently ignored (RFC 7230 3.2.2: not a list).
+call "token: two Authorization headers, the right one first" 400 invalid_request "${FORM[@]}" \
+  -H "authorization: Basic $(printf '%s:%s' "$WEB_ID" "$WEB_SECRET" | base64 -w0)" \
+  -H "authorization: Basic $(printf 'x:y' | base64)" "${G[@]}" "$TOKEN"
+call "token: two Authorization headers, the right one last" 400 invalid_request "${FORM[@]}" \
+  -H "authorization: Basic $(printf 'x:y' | base64)" \
+  -H "authorization: Basic $(printf '%s:%s' "$WEB_ID" "$WEB_SECRET" | base64 -w0)" "${G[@]}" "$TOKEN"
 big_auth="Basic $(head -c 6000 /dev/zero | tr '\0' 'A')"
 call "token: an overlong Basic header" 400 invalid_request "${FORM[@]}" \
   -H "authorization: $big_auth" "${G[@]}" "$TOKEN"
@@ -294,6 +301,8 @@ call "userinfo: forged JWT (alg none)" 401 invalid_token \
 call "userinfo: token in the query" 400 invalid_request "$I/oidc/v1/userinfo?access_token=x"
 call "userinfo: token in header and body" 400 invalid_request -H 'authorization: Bearer x' \
   "${FORM[@]}" -d access_token=x "$I/oidc/v1/userinfo"
+call "userinfo: two Authorization headers" 400 invalid_request -H 'authorization: Bearer x' \
+  -H 'authorization: Bearer y' "$I/oidc/v1/userinfo"
 call "userinfo: another scheme" 400 invalid_request -u "a:b" "$I/oidc/v1/userinfo"
 call "userinfo: PUT is 405" 405 invalid_request -X PUT "$I/oidc/v1/userinfo"
 
