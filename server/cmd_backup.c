@@ -45,6 +45,10 @@ int cmd_export(int argc, char **argv)
 
     if ((r = cli_common_args("export", &argc, argv, &co)) != 0)
         return r;
+    /* Not a file named "--frob": export has no options of its own ("-" is stdout). */
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage("export", "unknown option '%.40s'", argv[i]);
     if (argc < 2)
         return cli_usage("export", "missing FILE");
     if (argc > 2)

@@ -432,8 +432,9 @@ static int client_show(int argc, char **argv)
 
 int cmd_client(int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage("client", "missing subcommand (add, list, show)");
+    /* "client --config F add" would otherwise read as the unknown subcommand "--config". */
+    if (argc < 2 || argv[1][0] == '-')
+        return cli_usage("client", "missing subcommand (add, list, show), which comes first");
     if (strcmp(argv[1], "add") == 0)
         return client_add(argc - 1, argv + 1);
     if (strcmp(argv[1], "list") == 0)

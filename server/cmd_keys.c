@@ -93,8 +93,9 @@ static int keys_list(int argc, char **argv)
 
 int cmd_keys(int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage("keys", "missing subcommand (list)");
+    /* "keys --config F add" would otherwise read as the unknown subcommand "--config". */
+    if (argc < 2 || argv[1][0] == '-')
+        return cli_usage("keys", "missing subcommand (list), which comes first");
     if (strcmp(argv[1], "list") == 0)
         return keys_list(argc - 1, argv + 1);
     return cli_usage("keys", "unknown subcommand '%.40s'", argv[1]);

@@ -236,8 +236,9 @@ out:
 
 int cmd_user(int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage("user", "missing subcommand (add)");
+    /* "user --config F add" would otherwise read as the unknown subcommand "--config". */
+    if (argc < 2 || argv[1][0] == '-')
+        return cli_usage("user", "missing subcommand (add), which comes first");
     if (strcmp(argv[1], "add") == 0)
         return user_add(argc - 1, argv + 1);
     return cli_usage("user", "unknown subcommand '%.40s'", argv[1]);

@@ -680,13 +680,14 @@ int config_load(struct config *c, const char *path, char *const *envp, char *con
         char key[64], where[80];
         size_t klen = eq ? (size_t)(eq - flags[i]) : 0;
         if (!eq || klen == 0 || klen >= sizeof key)
-            return err_set(e, -E_CONFIG, "flag '%.60s': expected key=value", flags[i]);
+            return err_set(e, -E_CONFIG, "--set '%.60s': expected KEY=VALUE", flags[i]);
         memcpy(key, flags[i], klen);
         key[klen] = '\0';
         const char *name = config_key_from_flag(key);
         if (!name)
-            return err_set(e, -E_CONFIG, "flag '--%s': unknown key", key);
-        snprintf(where, sizeof where, "--%s", key);
+            return err_set(e, -E_CONFIG, "--set %s: unknown key", key);
+        /* apply() names the key after @where: "--set: workers: 9999 is out of range" */
+        snprintf(where, sizeof where, "--set");
         r = config_set(c, name, eq + 1, where, e);
     }
     if (r == 0)

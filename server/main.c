@@ -150,7 +150,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        /* An error is one line on stderr; the command list is what --help is for. */
+        fprintf(stderr, "%s: missing command (see '%s --help')\n", CLI_PROG, CLI_PROG);
         return CLI_EXIT_USAGE;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {

@@ -30,6 +30,7 @@ expect "help client shows client add" out_has "client add --name"
 expect "client --help is the same" run 0 client --help
 expect "help of an unknown command exits 2" run 2 help nosuch
 expect "no arguments exit 2" run 2
+expect "no arguments: one line on stderr" one_line_err
 expect "unknown command exits 2" run 2 frobnicate
 expect "unknown command: one line on stderr" one_line_err
 expect "unknown command names it" err_has "frobnicate"
@@ -49,6 +50,15 @@ expect "a spa client with a secret is refused (2)" run 2 client add --config "$c
 expect "refusal says why" err_has "public"
 expect "an unknown option exits 2" run 2 client list --config "$conf" --frob
 expect "--config without a value exits 2" run 2 check --config
+expect "options before the subcommand exit 2" run 2 user --config "$conf" add
+expect "options before the subcommand: one line" one_line_err
+expect "options before the subcommand: says the subcommand comes first" err_has "missing subcommand"
+expect "export with an unknown option exits 2" run 2 export --config "$conf" --frob
+expect "export with an unknown option: one line naming it" err_has "unknown option '--frob'"
+expect "export with an unknown option creates no file" test ! -e ./--frob -a ! -e "$WORK/--frob"
+expect "--set of an unknown key exits 1" run 1 check --config "$conf" --set frob=1
+expect "--set of an unknown key says --set" err_has "\-\-set frob: unknown key"
+expect "--set out of range names --set and the key" bash -c "'$BIN' check --config '$conf' --set workers=9999 2>&1 | grep -q -- '--set: workers:'"
 
 # broken configs: exit 1, one line naming key and line
 printf 'issuer = http://127.0.0.1:1\nlisten = 127.0.0.1:0\nbogus = 1\n' >"$WORK/bad1.conf"
