@@ -7,8 +7,12 @@
 # rehashed), so a request that checked the hash every time could not go faster than the
 # first, uncached request; the first and a later request are timed with curl.
 #
+# The second reference is node-oidc-provider (bench/oidc-provider, `npm install` there) doing
+# client_credentials with client_secret_basic and a JWT (RS256) or opaque access token: one
+# Node process (one core), its defaults (in-memory store, plain secret comparison, no log).
+#
 # usage: bench/grants.sh [DURATION_S] [CONNECTIONS]   (defaults 10, 32)
-# needs: wrk, openssl, curl, jq; a build in ./build (built here if missing).
+# needs: wrk, openssl, curl, jq, node; a build in ./build (built here if missing).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -26,9 +30,20 @@ work=$(mktemp -d /tmp/kid2-bench-grants-XXXXXX)
 pid=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  op_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
+op_pid=
+op_stop() { [ -n "$op_pid" ] && kill "$op_pid" 2>/dev/null && wait "$op_pid" 2>/dev/null; op_pid=; }
+op_start() { # format
+  local p
+  p=$(free_port)
+  node bench/oidc-provider/server.mjs "$p" "$1" >/dev/null 2>&1 &
+  op_pid=$!
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$p/.well-known/openid-configuration" 2>/dev/null && break; sleep 0.1; done
+  op_url=http://127.0.0.1:$p
+}
 seed() { "$seed_bin" "$work/data" "$@"; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -94,8 +109,18 @@ table=$(
     "grant_type=client_credentials&scope=openid" "$cc_jwt_auth" | row "client_credentials, JWT access token (RS256)"
   wrk -t$wt -c"$conns" -d"${dur}s" --latency -s bench/form.lua "$gw" -- \
     "grant_type=client_credentials&scope=openid" "$cc_opq_auth" | row "client_credentials, opaque access token"
-  # Pools sized for at most 3000 req/s; an exhausted pool shows as non-2xx answers.
-  pool=$((dur * 3000))
+  if [ -d bench/oidc-provider/node_modules/oidc-provider ]; then
+    op_auth=$(basic svc machine-secret)
+    for f in jwt opaque; do
+      op_start $f
+      curl -s -o /dev/null -H "authorization: $op_auth" -d grant_type=client_credentials "$op_url/token"
+      wrk -t$wt -c"$conns" -d"${dur}s" --latency -s bench/form.lua "$op_url" -- \
+        "grant_type=client_credentials&scope=api" "$op_auth" /token | row "node-oidc-provider client_credentials, $f access token"
+      op_stop
+    done
+  fi
+  # Pools sized for at most 1000 req/s; an exhausted pool shows as non-2xx answers.
+  pool=$((dur * 1000))
   seed rt "$web_id" "$user_id" "$pool" >"$work/rt.txt"
   wrk -t$wt -c"$conns" -d"${dur}s" --latency -s bench/pool.lua "$gw" -- \
     "$work/rt.txt" $wt "grant_type=refresh_token&refresh_token=" "$web_auth" |

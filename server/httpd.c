@@ -67,6 +67,7 @@ struct task {
     char *path;
     char *query;
     char *body;
+    size_t body_len; /* what body holds: wiped by task_free() whatever the request's fate */
     struct oidc_kv *headers;
     size_t nheaders;
     struct oidc_request oreq;
@@ -395,7 +396,7 @@ static void task_free(struct task *t)
     free(t->path);
     free(t->query);
     if (t->body) {
-        OPENSSL_cleanse(t->body, t->oreq.body_len);
+        OPENSSL_cleanse(t->body, t->body_len);
         free(t->body);
     }
     for (size_t i = 0; i < t->nheaders; i++) {
@@ -525,6 +526,7 @@ static void dispatch(struct loop *l, h2o_req_t *req, enum task_kind kind,
         if (t->body) {
             memcpy(t->body, req->entity.base, req->entity.len);
             t->body[req->entity.len] = '\0';
+            t->body_len = req->entity.len;
         }
     }
     int r = copy_headers(t, req);
@@ -553,7 +555,7 @@ static void dispatch(struct loop *l, h2o_req_t *req, enum task_kind kind,
         .query = t->query,
         .query_len = t->query ? strlen(t->query) : 0,
         .body = t->body,
-        .body_len = t->body ? req->entity.len : 0,
+        .body_len = t->body_len,
         .headers = t->headers,
         .nheaders = t->nheaders,
         .client_addr = t->client,

@@ -37,6 +37,44 @@ static char *hash_with(const char *secret, const char *cost_arg)
     return h && h[0] == '$' ? strdup(h) : NULL;
 }
 
+/* Records for one store_restore() (few durable transactions instead of one per record). */
+struct batch {
+    struct store_entry *items;
+    size_t n, cap;
+};
+
+static int batch_add(struct batch *b, const char *key, const ProtobufCMessage *m,
+                     int64_t expires_at_ms)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 1024;
+        b->items = realloc(b->items, b->cap * sizeof *b->items);
+        if (!b->items)
+            return -1;
+    }
+    struct store_entry *it = &b->items[b->n++];
+    memset(it, 0, sizeof *it);
+    it->key = strdup(key);
+    it->klen = strlen(key);
+    it->value.len = protobuf_c_message_get_packed_size(m);
+    it->value.data = malloc(it->value.len ? it->value.len : 1);
+    protobuf_c_message_pack(m, it->value.data);
+    it->value.expires_at_ms = expires_at_ms;
+    return it->key && it->value.data ? 0 : -1;
+}
+
+static int batch_write(struct store *s, struct batch *b, struct err *e)
+{
+    int r = store_restore(s, b->items, b->n, false, e);
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->items[i].key);
+        free(b->items[i].value.data);
+    }
+    free(b->items);
+    memset(b, 0, sizeof *b);
+    return r;
+}
+
 static int fail(const char *what, const struct err *e)
 {
     fprintf(stderr, "grants_seed: %s: %s\n", what, e ? e->msg : "");
@@ -154,7 +192,8 @@ int main(int argc, char **argv)
             koderid__v2__user__free_unpacked(u, NULL);
         }
     } else if (strcmp(cmd, "rt") == 0 && argc == 6) {
-        int64_t now = store_now_ms() / 1000;
+        int64_t now = store_now_ms() / 1000, exp_ms = (now + 86400) * 1000;
+        struct batch b = {0};
         for (int i = 0; i < atoi(argv[5]) && rc == 0; i++) {
             char tok[44], hash[65], fam_id[21], key[REPO_KEY_MAX];
             rand_token(tok);
@@ -167,8 +206,8 @@ int main(int argc, char **argv)
             f.created_at = now;
             f.current_hash = hash;
             repo_key(key, "rtfam/%s", fam_id);
-            if (repo_put(s, key, &f.base, 86400000, NULL, &e) < 0)
-                rc = fail("rtfam", &e);
+            if (batch_add(&b, key, &f.base, exp_ms) < 0)
+                rc = fail("rtfam", NULL);
             Koderid__V2__RefreshToken t = KODERID__V2__REFRESH_TOKEN__INIT;
             t.family_id = fam_id;
             t.client_id = argv[3];
@@ -178,12 +217,15 @@ int main(int argc, char **argv)
             t.issued_at = now;
             t.family_created_at = now;
             repo_key(key, "rt/%s", hash);
-            if (rc == 0 && repo_put(s, key, &t.base, 86400000, NULL, &e) < 0)
-                rc = fail("rt", &e);
+            if (rc == 0 && batch_add(&b, key, &t.base, exp_ms) < 0)
+                rc = fail("rt", NULL);
             printf("%s\n", tok);
         }
+        if (rc == 0 && batch_write(s, &b, &e) < 0)
+            rc = fail("write", &e);
     } else if (strcmp(cmd, "code") == 0 && argc == 7) {
         int64_t now = store_now_ms() / 1000;
+        struct batch b = {0};
         for (int i = 0; i < atoi(argv[6]) && rc == 0; i++) {
             char tok[44], hash[65], key[REPO_KEY_MAX];
             rand_token(tok);
@@ -196,10 +238,12 @@ int main(int argc, char **argv)
             c.auth_time = now;
             c.issued_at = now;
             repo_key(key, "code/%s", hash);
-            if (repo_put(s, key, &c.base, 60000, NULL, &e) < 0)
-                rc = fail("code", &e);
+            if (batch_add(&b, key, &c.base, (now + 60) * 1000) < 0)
+                rc = fail("code", NULL);
             printf("%s\n", tok);
         }
+        if (rc == 0 && batch_write(s, &b, &e) < 0)
+            rc = fail("write", &e);
     } else {
         fprintf(stderr, "grants_seed: bad command or arguments\n");
         rc = 2;
