@@ -23,7 +23,7 @@ static const struct {
     {"userinfo_endpoint", "/oidc/v1/userinfo"},
     {"introspection_endpoint", "/oauth/v2/introspect"},
     {"revocation_endpoint", "/oauth/v2/revoke"},
-    /* {"end_session_endpoint", "/oidc/v1/end_session"},      lifecycle */
+    {"end_session_endpoint", "/oidc/v1/end_session"},
 };
 
 /* Lists: rows with the same field make one array, in row order. */

@@ -10,6 +10,7 @@
 
 #include "common/cleanup.h"
 #include "oidc/clientauth.h"
+#include "oidc/endsession.h"
 #include "oidc/authorize.h"
 #include "oidc/hashq.h"
 #include "oidc/introspect.h"
@@ -37,6 +38,8 @@ static const struct oidc_route routes[] = {
     {"/oauth/v2/introspect", oidc_introspect_endpoint},
     {"/oauth/v2/revoke", oidc_revoke_endpoint},
     {"/oauth/v2/authorize", oidc_authorize_endpoint},
+    {"/oidc/v1/end_session", oidc_end_session_endpoint},
+    {OIDC_LOGOUT_DONE_PATH, oidc_logout_done_endpoint},
     {"/ui/login/login", oidc_login_endpoint},
     {"/ui/login", oidc_login_endpoint},
     {"/ui/login/", oidc_login_endpoint},
