@@ -913,7 +913,9 @@ int httpd_start(const struct config *cfg, struct oidc_ctx *oidc, struct store *s
             for (size_t j = 0; j < i; j++)
                 close(h->loops[j].fd);
             freeaddrinfo(ai);
-            return err_set(e, e->code, "listen %s: %s", cfg->listen, e->msg);
+            char why[sizeof e->msg]; /* e->msg cannot be both source and target of err_set() */
+            snprintf(why, sizeof why, "%s", e->msg);
+            return err_set(e, e->code, "listen %s: %s", cfg->listen, why);
         }
         if (bound_port == 0) {
             struct sockaddr_storage ss;
