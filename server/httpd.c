@@ -831,6 +831,30 @@ static int bind_one(const struct addrinfo *ai, uint16_t port, struct err *e)
     return fd;
 }
 
+/*
+ * SO_REUSEPORT lets a second process of the same user join the socket group of a running
+ * serve and silently take part of its connections (two stores answering one port). A socket
+ * without SO_REUSEPORT cannot bind a port that such a group listens on, so this probe turns
+ * that case into "address in use". SO_REUSEADDR: connections in TIME_WAIT after a restart
+ * are no conflict.
+ */
+static int probe_free(const struct addrinfo *ai, const char *listen_str, struct err *e)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0)
+        return err_set(e, -E_IO, "socket: %s", strerror(errno));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        int saved = errno;
+        close(fd);
+        return err_set(e, -E_IO, "cannot listen on %s: %s%s", listen_str, strerror(saved),
+                       saved == EADDRINUSE ? " (another serve running?)" : "");
+    }
+    close(fd);
+    return 0;
+}
+
 int httpd_start(const struct config *cfg, struct oidc_ctx *oidc, struct store *store,
                 struct httpd **ret, struct err *e)
 {
@@ -879,13 +903,19 @@ int httpd_start(const struct config *cfg, struct oidc_ctx *oidc, struct store *s
         return err_set(e, -E_NOMEM, "out of memory");
     }
     uint16_t bound_port = (uint16_t)atoi(port);
+    if (bound_port != 0 && probe_free(ai, cfg->listen, e) < 0) {
+        freeaddrinfo(ai);
+        return e->code;
+    }
     for (size_t i = 0; i < h->nloops; i++) {
         int fd = bind_one(ai, bound_port, e);
         if (fd < 0) {
             for (size_t j = 0; j < i; j++)
                 close(h->loops[j].fd);
             freeaddrinfo(ai);
-            return err_set(e, e->code, "listen %s: %s", cfg->listen, e->msg);
+            char why[sizeof e->msg]; /* e->msg cannot be both source and target of err_set() */
+            snprintf(why, sizeof why, "%s", e->msg);
+            return err_set(e, e->code, "listen %s: %s", cfg->listen, why);
         }
         if (bound_port == 0) {
             struct sockaddr_storage ss;

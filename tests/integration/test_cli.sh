@@ -80,6 +80,11 @@ expect "environment: bad value exits 1 naming it" bash -c "! KODER_ID_V2_WORKERS
 
 # a fresh data dir: serve creates master key and first signing key
 start_server "$conf"
+# a second serve on the port the first one holds must fail, not share it (SO_REUSEPORT would
+# let it join the first one's socket group and take half of its connections)
+expect "a second serve on a port in use exits 1" bash -c "
+  timeout 10 '$BIN' serve --config '$conf' --set listen=127.0.0.1:$PORT >'$out' 2>'$err'; [ \$? = 1 ]"
+expect "...saying the address is in use" err_has "in use"
 stop_server
 expect "serve created the master key 0600" bash -c "[ \"\$(stat -c %a '$WORK/master.key')\" = 600 ] && [ \"\$(stat -c %s '$WORK/master.key')\" = 32 ]"
 
