@@ -54,8 +54,8 @@ sed -i 's/PORT/1/' "$tmp/gateway.conf"
 password="ops $RANDOM pass"
 printf '%s\n' "$password" | "$bin" user add --config "$tmp/gateway.conf" --username opsuser \
   --email ops@example.com --password-stdin >/dev/null || fail "user add"
-# a user whose password check is slow (yescrypt cost 9): a request that stays in flight
-printf '%s\n' "$password" | "$bin" user add --config "$tmp/gateway.conf" --set password.yescrypt_cost=9 \
+# a user whose password check is slow (yescrypt cost 10): a request that stays in flight
+printf '%s\n' "$password" | "$bin" user add --config "$tmp/gateway.conf" --set password.yescrypt_cost=10 \
   --username slowuser --email slow@example.com --password-stdin >/dev/null || fail "user add (slow)"
 client=$("$bin" client add --config "$tmp/gateway.conf" --name ops --type web \
   --redirect-uri http://127.0.0.1/cb --json) || fail "client add"
@@ -199,7 +199,7 @@ for _ in $(seq 1 100); do
   ss -Htn state established "( dport = :$port )" | grep -q . && break
   sleep 0.02
 done
-sleep 0.3
+sleep 0.05
 kill -TERM "$server_pid"
 wait "$slow_pid" || fail "the request in flight failed: $(cat "$tmp/slow.out")"
 rc=0

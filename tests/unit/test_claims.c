@@ -286,6 +286,7 @@ static void test_signin_checks(void **state)
     /* p3: project_role_check and has_project_check. u2 has no grant on p3 and lives in org2. */
     assert_int_equal(fx_user_put(st, "u2", "bob@partner.example", 1), 0);
     Koderid__V2__User *u2 = user("u2");
+    free(u2->org_id); /* unpacked strings are separate allocations */
     u2->org_id = strdup("org2");
     struct err e = {0};
     assert_int_equal(repo_user_put(st, u2, &e), 0);
