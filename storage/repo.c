@@ -31,7 +31,7 @@ int repo_key(char out[REPO_KEY_MAX], const char *fmt, ...)
  * tag: a record read this way and written back would no longer unpack. Such bytes are not
  * valid protobuf, so they are refused on read, in nested messages too.
  */
-static bool unknown_fields_valid(const ProtobufCMessage *m)
+bool repo_pb_fields_valid(const ProtobufCMessage *m)
 {
     for (unsigned i = 0; i < m->n_unknown_fields; i++)
         if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffff)
@@ -47,11 +47,11 @@ static bool unknown_fields_valid(const ProtobufCMessage *m)
         if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
             ProtobufCMessage *const *subs = *(ProtobufCMessage *const *const *)field;
             for (size_t k = 0; k < *(const size_t *)quantifier; k++)
-                if (!unknown_fields_valid(subs[k]))
+                if (!repo_pb_fields_valid(subs[k]))
                     return false;
         } else {
             const ProtobufCMessage *sub = *(ProtobufCMessage *const *)field;
-            if (sub && !unknown_fields_valid(sub))
+            if (sub && !repo_pb_fields_valid(sub))
                 return false;
         }
     }
@@ -68,7 +68,7 @@ int repo_get(struct store *s, const char *key, const ProtobufCMessageDescriptor 
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, v.len, v.data);
     uint64_t version = v.version;
     store_value_release(&v);
-    if (m && !unknown_fields_valid(m)) {
+    if (m && !repo_pb_fields_valid(m)) {
         protobuf_c_message_free_unpacked(m, NULL);
         m = NULL;
     }

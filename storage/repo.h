@@ -29,6 +29,7 @@
 #define STORAGE_REPO_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,13 @@ int repo_key(char out[REPO_KEY_MAX], const char *fmt, ...) __attribute__((format
  */
 int repo_get(struct store *s, const char *key, const ProtobufCMessageDescriptor *desc,
              ProtobufCMessage **ret_msg, uint64_t *ret_version, struct err *e);
+
+/**
+ * False when @m (or a message nested in it) holds an unknown field numbered 0 or above
+ * 2^29-1: protobuf-c 1.4 accepts such over-long tags but re-packs them as other tags, so they
+ * are refused wherever bytes from outside are unpacked. repo_get() applies it.
+ */
+bool repo_pb_fields_valid(const ProtobufCMessage *m);
 
 /** Packs @msg and writes it under @key (ttl_ms 0 = no expiry). */
 int repo_put(struct store *s, const char *key, const ProtobufCMessage *msg, int64_t ttl_ms,

@@ -12,36 +12,10 @@
 
 #include "fuzz.h"
 #include "storage/grpc.h"
+#include "storage/repo.h"
 
 extern const ProtobufCMessageDescriptor *const fuzz_descriptors[];
 extern const unsigned fuzz_ndescriptors;
-
-static bool field_numbers_valid(const ProtobufCMessage *m)
-{
-    for (unsigned i = 0; i < m->n_unknown_fields; i++)
-        if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > 0x1fffffff)
-            return false;
-    for (unsigned f = 0; f < m->descriptor->n_fields; f++) {
-        const ProtobufCFieldDescriptor *fd = &m->descriptor->fields[f];
-        const char *field = (const char *)m + fd->offset;
-        const char *quantifier = (const char *)m + fd->quantifier_offset;
-        if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
-        if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)quantifier != fd->id)
-            continue;
-        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-            ProtobufCMessage *const *subs = *(ProtobufCMessage *const *const *)field;
-            for (size_t k = 0; k < *(const size_t *)quantifier; k++)
-                if (!field_numbers_valid(subs[k]))
-                    return false;
-        } else {
-            const ProtobufCMessage *sub = *(ProtobufCMessage *const *)field;
-            if (sub && !field_numbers_valid(sub))
-                return false;
-        }
-    }
-    return true;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -52,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!m)
         return 0;
     FUZZ_CHECK(m->descriptor == desc && protobuf_c_message_check(m));
-    if (!field_numbers_valid(m)) {
+    if (!repo_pb_fields_valid(m)) {
         protobuf_c_message_free_unpacked(m, NULL);
         return 0;
     }

@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         protobuf_c_message_free_unpacked(m, NULL);
     }
 
-    /* repo_get() refuses more than protobuf-c (see unknown_fields_valid() there), never less. */
+    /* repo_get() refuses more than protobuf-c (see repo_pb_fields_valid()), never less. */
     m = protobuf_c_message_unpack(desc, NULL, size - 1, data + 1);
     FUZZ_CHECK(r < 0 || m != NULL);
     if (m)
