@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * grant_type=refresh_token (RFC 6749 section 6, rotation per RFC 9700 4.14.2). Every use
- * rotates: the presented token is marked spent with a compare-and-swap on its record, then
- * the family's live hash moves to the new token with a compare-and-swap on the family, so of
- * two concurrent refreshes of one token exactly one succeeds. Presenting a spent token (or one
- * that is no longer the family's live token) revokes the whole family, and the reuse is
- * logged (family id and client, never the token). Idle expiry counts from the token's issue,
- * absolute expiry from the family's creation (ctx->lifetimes). The scope may only narrow; the
- * new refresh token keeps the original grant's scope (RFC 6749 6). A user who is no longer
- * active (UserState != 1: deactivated, locked, deleted) ends the family.
+ * rotates. Concurrent refreshes of one token are decided at a single point: a
+ * compare-and-swap on the family record moving its live hash to the new token. Of any
+ * number of concurrent refreshes exactly one wins; the others, which read the family before
+ * the swap, get invalid_grant and end nothing. Presenting a token that is no longer the
+ * family's live one (read after the swap, or any time later) is reuse: the whole family is
+ * revoked, the twin's fresh token included, and the reuse is logged (family id and client,
+ * never the token). Idle expiry counts from the token's issue, absolute expiry from the
+ * family's creation (ctx->lifetimes). The scope may only narrow; the new refresh token keeps
+ * the original grant's scope (RFC 6749 6). A user who is no longer active (UserState != 1:
+ * deactivated, locked, deleted) ends the family.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -99,9 +101,8 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
     repo_key(key, "rt/%s", hash);
 
     _cleanup_(rt_freep) Koderid__V2__RefreshToken *rt = NULL;
-    uint64_t rt_version = 0;
     r = repo_get(ctx->store, key, &koderid__v2__refresh_token__descriptor,
-                 (ProtobufCMessage **)&rt, &rt_version, &ge);
+                 (ProtobufCMessage **)&rt, NULL, &ge);
     if (r == -E_NOTFOUND)
         return err_set(e, -E_INVALID_GRANT, "refresh token unknown or expired");
     if (r < 0)
@@ -148,17 +149,8 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
     if (!scope)
         return err_set(e, -E_NOMEM, "out of memory");
 
-    /* Spend the presented token: only one concurrent request gets past this. */
-    Koderid__V2__RefreshToken spent = *rt;
-    spent.spent = true;
+    /* The single decision point: move the family's live hash to a new token. */
     int64_t keep = family_end - g->now;
-    r = repo_cas(ctx->store, key, rt_version, &spent.base, keep * 1000, NULL, &ge);
-    if (r == -E_CONFLICT)
-        return err_set(e, -E_INVALID_GRANT, "refresh token already used");
-    if (r < 0)
-        return err_set(e, r, "%s", ge.msg);
-
-    /* The new token, then the family's live hash (which a revocation may have beaten). */
     char newtok[44], newhash[65];
     if (rand_token(newtok) < 0)
         return err_set(e, -E_INTERNAL, "no randomness");
@@ -169,9 +161,16 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
     if (r < 0) {
         OPENSSL_cleanse(newtok, sizeof newtok);
         if (r == -E_CONFLICT)
-            return err_set(e, -E_INVALID_GRANT, "refresh token revoked meanwhile");
+            return err_set(e, -E_INVALID_GRANT, "refresh token already used");
         return err_set(e, r, "%s", ge.msg);
     }
+    /* Keep the spent token until the family ends, so that its reuse is recognised even
+     * after its idle lifetime. A failure here loses nothing: the family no longer names it. */
+    Koderid__V2__RefreshToken spent = *rt;
+    spent.spent = true;
+    if (repo_put(ctx->store, key, &spent.base, keep * 1000, NULL, &ge) < 0)
+        log_warn("refresh family %.40s: marking the spent token failed: %s", rt->family_id,
+                 ge.msg);
     Koderid__V2__RefreshToken nrt = *rt;
     nrt.spent = false;
     nrt.issued_at = g->now;
