@@ -14,6 +14,7 @@
 import { createServer } from 'node:http';
 import * as jose from 'jose';
 import * as client from 'openid-client';
+import { browserLogin as rpBrowserLogin, tap } from './rp_lib.mjs';
 
 const env = process.env;
 // WEB_*, NATIVE_ID and OLD_PASSWORD are optional (the second run, on fresh-instance.sql, has
@@ -25,63 +26,11 @@ for (const k of ['ISSUER', 'LOGIN', 'PASSWORD', 'SUB', 'EMAIL', 'SPA_ID', 'SPA_R
   }
 }
 const issuer = new URL(env.ISSUER);
-let n = 0;
-let failures = 0;
-function check(cond, what, detail) {
-  n++;
-  if (cond) {
-    console.log(`ok ${n} - ${what}`);
-  } else {
-    failures++;
-    console.log(`not ok ${n} - ${what}`);
-    if (detail !== undefined) console.log(`# ${String(detail).split('\n').join('\n# ')}`);
-  }
-}
+const t = tap();
+const check = t.check;
 
-class Jar {
-  constructor() { this.cookies = new Map(); }
-  take(res) {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-  }
-  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
-}
-
-function hiddenFields(html) {
-  const fields = {};
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
-    fields[m[1]] = m[2].replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<')
-      .replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  }
-  return fields;
-}
-
-// authorize -> login page -> form post. Returns the redirect URL, or null when the login did
-// not send the browser back to the app (a refused password).
-async function browserLogin(authUrl, redirectPrefix, password) {
-  const jar = new Jar();
-  let res = await fetch(authUrl, { redirect: 'manual' });
-  jar.take(res);
-  if (res.status !== 302 && res.status !== 303) throw new Error(`authorize answered ${res.status} ${await res.text()}`);
-  const loginUrl = new URL(res.headers.get('location'), issuer);
-  res = await fetch(loginUrl, { headers: { cookie: jar.header() }, redirect: 'manual' });
-  jar.take(res);
-  const html = await res.text();
-  if (res.status !== 200) throw new Error(`login page answered ${res.status}`);
-  const action = new URL(/<form method="post" action="([^"]+)"/.exec(html)[1], issuer);
-  const body = new URLSearchParams({ ...hiddenFields(html), loginName: env.LOGIN, password });
-  res = await fetch(action, {
-    method: 'POST',
-    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    redirect: 'manual',
-  });
-  const loc = res.headers.get('location');
-  if (!loc || !loc.startsWith(redirectPrefix)) return null;
-  return new URL(loc);
+function browserLogin(authUrl, redirectPrefix, password) {
+  return rpBrowserLogin(issuer, authUrl, redirectPrefix, env.LOGIN, password);
 }
 
 const jwks = jose.createRemoteJWKSet(new URL('/oauth/v2/keys', issuer));
@@ -173,4 +122,4 @@ try {
 } catch (err) {
   check(false, 'the rehearsal ran to the end', err.stack || err);
 }
-process.exit(failures ? 1 : 0);
+process.exit(t.failures ? 1 : 0);
