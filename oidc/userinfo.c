@@ -188,12 +188,6 @@ static void bearer_error(struct oidc_ctx *ctx, struct oidc_response *resp, int c
     oidc_response_header(resp, "www-authenticate", v);
 }
 
-static void user_freep(Koderid__V2__User **p)
-{
-    if (*p)
-        koderid__v2__user__free_unpacked(*p, NULL);
-}
-
 void oidc_userinfo_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req,
                             struct oidc_response *resp)
 {
@@ -268,7 +262,7 @@ void oidc_userinfo_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req
                      "openid");
         return;
     }
-    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *user = NULL;
     r = repo_user_get(ctx->store, acc.sub, &user, &e);
     if (r == -E_NOTFOUND || (r == 0 && user->state != 1)) {
         bearer_error(ctx, resp, -E_INVALID_TOKEN, "the token's user is not active", NULL);
