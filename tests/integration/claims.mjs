@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import * as jose from 'jose';
 import * as client from 'openid-client';
-import { browserLoginRaw, tap } from './rp_lib.mjs';
+import { browserLogin, check, failures } from './rp_lib.mjs';
 
 const env = process.env;
 const issuer = new URL(env.ISSUER);
@@ -21,8 +21,19 @@ const root = secrets.users.root;
 const org = JSON.parse(env.ORG);
 const life = JSON.parse(env.LIFETIMES);
 const rolesPlatform = JSON.parse(env.ROLES_PLATFORM);
-const t = tap();
-const checkT = t.check;
+const checkT = check;
+
+// The login's answer: { location } when it sent the browser back to @app, else the refusal's
+// { status, location, body }.
+async function login(authUrl, app) {
+  try {
+    const url = await browserLogin(issuer, authUrl, app.cb, { login: root.login, password: root.password });
+    return { location: url.href };
+  } catch (err) {
+    if (!err.refused) throw err;
+    return { status: err.status, location: err.location, body: err.body };
+  }
+}
 
 const ROLES = 'urn:zitadel:iam:org:project:roles';
 const rolesOf = (p) => `urn:zitadel:iam:org:project:${p}:roles`;
@@ -70,10 +81,8 @@ async function authUrlFor(config, app, scope, extra = {}) {
 async function signIn(app, scope) {
   const config = await configFor(app);
   const a = await authUrlFor(config, app, scope);
-  const r = await browserLoginRaw(issuer, a.url, root.login, root.password);
-  if (!r.location || !r.location.startsWith(app.cb)) {
-    throw new Error(`${app.id}: sign-in did not come back (${r.status}): ${r.body.slice(0, 300)}`);
-  }
+  const r = await login(a.url, app);
+  if (r.status) throw new Error(`${app.id}: sign-in did not come back (${r.status}): ${r.body.slice(0, 300)}`);
   const tokens = await client.authorizationCodeGrant(config, new URL(r.location), {
     pkceCodeVerifier: a.verifier, expectedNonce: a.nonce, expectedState: a.state,
     idTokenExpected: true,
@@ -93,10 +102,10 @@ async function signIn(app, scope) {
 async function refused(app, scope, reason, what) {
   const config = await configFor(app);
   const a = await authUrlFor(config, app, scope);
-  const r = await browserLoginRaw(issuer, a.url, root.login, root.password);
+  const r = await login(a.url, app);
   checkT(r.status === 403 && r.location === null && r.body.includes(reason),
     `${what}: the login answers 403 with ${reason} and never returns to the app`,
-    `${r.status} ${r.location} ${r.body.slice(0, 400)}`);
+    `${r.status} ${r.location} ${(r.body || '').slice(0, 400)}`);
 }
 
 const audPlatform = JSON.parse(env.AUD_PLATFORM);
@@ -228,4 +237,4 @@ try {
 } catch (err) {
   checkT(false, 'the claims suite ran to the end', err.stack || err);
 }
-process.exit(t.failures ? 1 : 0);
+process.exit(failures() ? 1 : 0);
