@@ -21,6 +21,7 @@
 #include "common/rand.h"
 #include "oidc/oidc.h"
 #include "oidc/params.h"
+#include "oidc/session.h"
 #include "storage/repo.h"
 #include "storage/store.h"
 
@@ -799,6 +800,58 @@ static void test_session_user_deactivated(void **state)
     oidc_response_release(&r);
 }
 
+/* oidc_cookie_get with several cookies of one name: malformed values are skipped. */
+static void cookie_case(const char *header1, const char *header2, int want_r, const char *want)
+{
+    struct oidc_kv headers[2] = {{"cookie", (char *)header1}, {"cookie", (char *)header2}};
+    struct oidc_request req = {
+        .method = "GET", .path = "/", .headers = headers, .nheaders = header2 ? 2 : 1};
+    char out[48] = "untouched";
+    int r = oidc_cookie_get(ctx, &req, OIDC_SESSION_COOKIE, out, sizeof out);
+    if (r != want_r || (want && strcmp(out, want) != 0))
+        fail_msg("cookie '%s' / '%s': r=%d value '%s', want %d '%s'", header1,
+                 header2 ? header2 : "-", r, out, want_r, want ? want : "-");
+}
+
+static void test_cookie_get(void **state)
+{
+    (void)state;
+    cookie_case("__Host-koder_session=good_1", NULL, 0, "good_1");
+    cookie_case("__Host-koder_session=bad!v; __Host-koder_session=good_2", NULL, 0, "good_2");
+    cookie_case("__Host-koder_session=; __Host-koder_session=good_3", NULL, 0, "good_3");
+    cookie_case("__Host-koder_session=\"q\";__Host-koder_session=good_4 ", NULL, 0, "good_4");
+    cookie_case("a=b; __Host-koder_session=%41", "__Host-koder_session=good_5", 0, "good_5");
+    /* over the caller's buffer (48 bytes), then a good one */
+    cookie_case("__Host-koder_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA;"
+                "__Host-koder_session=good_6",
+                NULL, 0, "good_6");
+    /* the first good one wins; prefix-less and longer names are other cookies */
+    cookie_case("koder_session=nope; __Host-koder_session2=nope; __Host-koder_session=g7; "
+                "__Host-koder_session=g8",
+                NULL, 0, "g7");
+    cookie_case("__Host-koder_session=bad value; __Host-koder_session=b@d", NULL, -1, NULL);
+    cookie_case("koder_session=good", "x=1", -1, NULL);
+    cookie_case("__Host-koder_session", ";;;", -1, NULL);
+
+    /* end to end: a garbage session cookie in front of the real one still signs in */
+    char id[64], cookie[128], both[300];
+    struct form f;
+    struct oidc_response r;
+    put_user("107", "gina", 1, 1, bcrypt_hash);
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "gina", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    assert_true(cookie_from(&r, "__Host-koder_session", cookie, sizeof cookie));
+    oidc_response_release(&r);
+    snprintf(both, sizeof both, "__Host-koder_session=gar/bage; %s", cookie);
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, both);
+    assert_int_equal(r.status, 302);
+    assert_non_null(strstr(hdr(&r, "location"), RP_CB "?code="));
+    oidc_response_release(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -811,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_native_and_routes),
         cmocka_unit_test(test_session_user_deactivated),
+        cmocka_unit_test(test_cookie_get),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, setup, teardown);
