@@ -18,18 +18,6 @@
 #include "oidc/grant.h"
 #include "oidc/pkce.h"
 
-static void auth_code_freep(Koderid__V2__AuthCode **p)
-{
-    if (*p)
-        koderid__v2__auth_code__free_unpacked(*p, NULL);
-}
-
-static void user_freep(Koderid__V2__User **p)
-{
-    if (*p)
-        koderid__v2__user__free_unpacked(*p, NULL);
-}
-
 static void wipe_freep(char **p)
 {
     if (*p) {
@@ -114,7 +102,7 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
     sha256_hex(code, strlen(code), hash);
     repo_key(key, "code/%s", hash);
 
-    _cleanup_(auth_code_freep) Koderid__V2__AuthCode *rec = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__AuthCode *rec = NULL;
     uint64_t version = 0;
     struct err ge = {0};
     r = repo_get(ctx->store, key, &koderid__v2__auth_code__descriptor, (ProtobufCMessage **)&rec,
@@ -139,7 +127,7 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
                              g->auth_method == OIDC_AUTH_NONE, e)) < 0)
         return r;
 
-    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *user = NULL;
     r = repo_user_get(ctx->store, rec->user_id, &user, &ge);
     if (r == -E_NOTFOUND)
         return err_set(e, -E_INVALID_GRANT, "user of the code no longer exists");
