@@ -19,14 +19,6 @@
 #include "oidc/grant.h"
 #include "oidc/throttle.h"
 
-static void wipe_freep(char **p)
-{
-    if (*p) {
-        OPENSSL_cleanse(*p, strlen(*p));
-        free(*p);
-    }
-}
-
 int oidc_issue_machine_token(struct oidc_ctx *ctx, const Koderid__V2__User *user,
                              const char *scope_param, int64_t now, json_t **ret_body, struct err *e)
 {

@@ -18,14 +18,6 @@
 #include "oidc/grant.h"
 #include "oidc/pkce.h"
 
-static void wipe_freep(char **p)
-{
-    if (*p) {
-        OPENSSL_cleanse(*p, strlen(*p));
-        free(*p);
-    }
-}
-
 int oidc_pkce_check(const char *challenge, const char *method, const char *verifier,
                     bool pkce_required, struct err *e)
 {
@@ -186,16 +178,5 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
     _cleanup_(wipe_freep) char *refresh_token = NULL;
     if (refresh && (r = oidc_issue_refresh_token(ctx, &in, &refresh_token, e)) < 0)
         return r;
-    _cleanup_(wipe_freep) char *access_token = NULL;
-    if ((r = oidc_issue_access_token(ctx, &in, &access_token, e)) < 0)
-        return r;
-    _cleanup_free_ char *id_token = NULL;
-    if (oidc_scope_has(scope, "openid") &&
-        (r = oidc_issue_id_token(ctx, &in, access_token, &id_token, e)) < 0)
-        return r;
-    json_t *body = oidc_token_response(&in, access_token, id_token, refresh_token);
-    if (!body)
-        return err_set(e, -E_NOMEM, "out of memory");
-    *ret_body = body;
-    return 0;
+    return oidc_issue_tokens(ctx, &in, refresh_token, ret_body, e);
 }

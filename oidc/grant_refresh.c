@@ -23,14 +23,6 @@
 #include "oidc/claims.h"
 #include "oidc/grant.h"
 
-static void wipe_freep(char **p)
-{
-    if (*p) {
-        OPENSSL_cleanse(*p, strlen(*p));
-        free(*p);
-    }
-}
-
 /* Whether every scope in @want is in @granted. */
 static bool scope_subset(const char *want, const char *granted)
 {
@@ -187,16 +179,5 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
         .now = g->now,
         .at_expires_at = g->now + ctx->lifetimes.access_token,
     };
-    _cleanup_(wipe_freep) char *access_token = NULL;
-    if ((r = oidc_issue_access_token(ctx, &in, &access_token, e)) < 0)
-        return r;
-    _cleanup_free_ char *id_token = NULL;
-    if (oidc_scope_has(scope, "openid") &&
-        (r = oidc_issue_id_token(ctx, &in, access_token, &id_token, e)) < 0)
-        return r;
-    json_t *body = oidc_token_response(&in, access_token, id_token, refresh_token);
-    if (!body)
-        return err_set(e, -E_NOMEM, "out of memory");
-    *ret_body = body;
-    return 0;
+    return oidc_issue_tokens(ctx, &in, refresh_token, ret_body, e);
 }
