@@ -432,9 +432,9 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
     } while (0)
 
     if (oidc_params_get(&params, "request"))
-        FAIL(-E_INVALID_REQUEST, "request objects are not supported");
+        FAIL(-E_REQUEST_NOT_SUPPORTED, "request objects are not supported");
     if (oidc_params_get(&params, "request_uri"))
-        FAIL(-E_INVALID_REQUEST, "request_uri is not supported");
+        FAIL(-E_REQUEST_URI_NOT_SUPPORTED, "request_uri is not supported");
     const char *response_type = oidc_params_get(&params, "response_type");
     if (!response_type)
         FAIL(-E_INVALID_REQUEST, "response_type missing");
