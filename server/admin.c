@@ -191,21 +191,21 @@ int admin_parse(const char *cmd, int *argcp, char **argv, const struct option *o
     int argc = *argcp;
     if ((r = cli_check_options(cmd, argc, argv, opts)) != 0)
         return r;
-    int nopts = 0;
-    while (opts[nopts].name)
-        nopts++;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == '?' || c < 0 || c >= nopts)
+        const struct option *o = opts;
+        while (o->name && o->val != c)
+            o++;
+        if (c == '?' || !o->name || c < 0 || (size_t)c >= a->nvals)
             return cli_usage(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         const char *v = optarg ? optarg : "";
         if (c == a->multi) {
             if (a->nmulti >= a->multi_max)
-                return cli_usage(cmd, "--%s: at most %zu", opts[c].name, a->multi_max);
+                return cli_usage(cmd, "--%s: at most %zu", o->name, a->multi_max);
             a->multi_vals[a->nmulti++] = v;
         } else if (a->vals[c]) {
-            return cli_usage(cmd, "--%s given twice", opts[c].name);
+            return cli_usage(cmd, "--%s given twice", o->name);
         } else {
             a->vals[c] = v;
         }

@@ -62,6 +62,7 @@ int admin_owner(struct store *s, const char *issuer, const char *org, const char
 struct admin_args {
     struct cli_opts co;       /* --config, --set */
     const char **vals;        /* per option (index = its `val`): the value, "" for a flag */
+    size_t nvals;             /* room in vals: every `val` is below it (and below '?') */
     int multi;                /* the index of the one repeatable option, or -1 */
     const char **multi_vals;  /* its values */
     size_t nmulti, multi_max;
@@ -69,8 +70,8 @@ struct admin_args {
 };
 
 /**
- * Parses a subcommand's argv: the common flags (taken out: *@argc shrinks), then @opts (exact names; each option's `val`
- * is its index in @opts and in a->vals, which has room for every option). An option given
+ * Parses a subcommand's argv: the common flags (taken out: *@argc shrinks), then @opts
+ * (exact names; each option's `val` is its index in a->vals). An option given
  * twice is a usage error unless it is a->multi. On a usage error prints one line and returns
  * CLI_EXIT_USAGE; otherwise 0.
  */

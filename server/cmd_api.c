@@ -38,7 +38,7 @@ static int api_add(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *v[JSON + 1] = {0};
-    struct admin_args a = {.vals = v, .multi = -1};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
     int r;
     if ((r = admin_parse(CMD, &argc, argv, opts, &a)) != 0)
         return r;

@@ -67,7 +67,7 @@ static int machine_add(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *v[ADD_JSON + 1] = {0};
-    struct admin_args a = {.vals = v, .multi = -1};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
     int r;
     if ((r = admin_parse(CMD, &argc, argv, opts, &a)) != 0)
         return r;
@@ -172,7 +172,7 @@ static int machine_secret(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *v[SEC_JSON + 1] = {0};
-    struct admin_args a = {.vals = v, .multi = -1};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
     int r;
     if ((r = admin_parse(CMD, &argc, argv, opts, &a)) != 0)
         return r;
@@ -300,7 +300,7 @@ static int machine_key(int argc, char **argv)
     if (!opts)
         return cli_usage(CMD, "unknown key subcommand '%.40s'", sub);
     const char *v[KEY_JSON + 1] = {0};
-    struct admin_args a = {.vals = v, .multi = -1};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
     int r;
     int sub_argc = argc - 1;
     if ((r = admin_parse(CMD, &sub_argc, argv + 1, opts, &a)) != 0)
@@ -433,7 +433,7 @@ static int machine_list(int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 0}, {NULL, 0, NULL, 0}};
     const char *v[1] = {0};
-    struct admin_args a = {.vals = v, .multi = -1};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
     int r;
     if ((r = admin_parse(CMD, &argc, argv, opts, &a)) != 0)
         return r;

@@ -59,7 +59,7 @@ static int project_add(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *v[P_JSON + 1] = {0};
-    struct admin_args a = {.vals = v, .multi = -1};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
     int r;
     if ((r = admin_parse("project", &argc, argv, opts, &a)) != 0)
         return r;
@@ -157,7 +157,7 @@ static int project_list(int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 0}, {NULL, 0, NULL, 0}};
     const char *v[1] = {0};
-    struct admin_args a = {.vals = v, .multi = -1};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
     int r;
     if ((r = admin_parse("project", &argc, argv, opts, &a)) != 0)
         return r;
@@ -251,7 +251,7 @@ static int role_run(int argc, char **argv, bool add)
         {NULL, 0, NULL, 0},
     };
     const char *v[R_JSON + 1] = {0};
-    struct admin_args a = {.vals = v, .multi = -1};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
     int r;
     if ((r = admin_parse("role", &argc, argv, add ? add_opts : list_opts, &a)) != 0)
         return r;
@@ -475,7 +475,7 @@ static int grant_run(int argc, char **argv, const char *sub)
     };
     const char *v[G_JSON + 1] = {0};
     const char *roles[ROLES_MAX];
-    struct admin_args a = {.vals = v, .multi = G_ROLE, .multi_vals = roles,
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = G_ROLE, .multi_vals = roles,
                            .multi_max = ROLES_MAX};
     bool add = strcmp(sub, "add") == 0, list = strcmp(sub, "list") == 0;
     int r;
