@@ -23,6 +23,7 @@
 #include "oidc/params.h"
 #include "storage/repo.h"
 #include "storage/store.h"
+#include "fixture_tmp.h"
 
 #define ISSUER "https://id.example.com"
 #define RP_CB "https://rp.example.com/cb"
@@ -32,14 +33,6 @@ static char tmpdir[256];
 static struct store *store;
 static struct oidc_ctx *ctx;
 static char bcrypt_hash[128];
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void put_client(const char *id, int app_type, int auth_method, int state, char **uris,
                        size_t nuris, bool refresh)
@@ -137,7 +130,7 @@ static int teardown(void **state)
     (void)state;
     oidc_ctx_free(ctx);
     store_close(store);
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_rf(tmpdir);
     return 0;
 }
 
