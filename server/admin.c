@@ -18,15 +18,8 @@
 #include "common/rand.h"
 #include "server/cli.h"
 
-static void bio_freep(BIO **b)
-{
-    BIO_free(*b);
-}
-
-static void pkey_freep(EVP_PKEY **k)
-{
-    EVP_PKEY_free(*k);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free)
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free)
 
 int admin_pubkey_read(const char *path, struct admin_pubkey *ret, struct err *e)
 {
@@ -47,8 +40,8 @@ int admin_pubkey_read(const char *path, struct admin_pubkey *ret, struct err *e)
                        "-in KEY -pubout)",
                        path);
     }
-    _cleanup_(bio_freep) BIO *in = BIO_new_mem_buf(buf, (int)n);
-    _cleanup_(pkey_freep) EVP_PKEY *k = in ? PEM_read_bio_PUBKEY(in, NULL, NULL, NULL) : NULL;
+    _cleanup_(BIO_freep) BIO *in = BIO_new_mem_buf(buf, (int)n);
+    _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = in ? PEM_read_bio_PUBKEY(in, NULL, NULL, NULL) : NULL;
     if (!k)
         return err_set(e, -E_INVALID,
                        "'%.100s' is not a PEM public key (-----BEGIN PUBLIC KEY-----)", path);
@@ -70,7 +63,7 @@ int admin_pubkey_read(const char *path, struct admin_pubkey *ret, struct err *e)
         return err_set(e, -E_INVALID, "'%.100s': not an RSA or EC P-256 key", path);
     }
     /* Stored re-encoded: the token endpoint reads exactly what OpenSSL wrote. */
-    _cleanup_(bio_freep) BIO *out = BIO_new(BIO_s_mem());
+    _cleanup_(BIO_freep) BIO *out = BIO_new(BIO_s_mem());
     char *data = NULL;
     long len;
     if (!out || PEM_write_bio_PUBKEY(out, k) != 1 || (len = BIO_get_mem_data(out, &data)) <= 0)

@@ -26,12 +26,6 @@
 
 #define CMD "machine"
 
-static void user_freep(Koderid__V2__User **u)
-{
-    if (*u)
-        koderid__v2__user__free_unpacked(*u, NULL);
-}
-
 static void secret_print(const char *user_id, const char *client_id, const char *secret,
                          bool json)
 {
@@ -97,7 +91,7 @@ static int machine_add(int argc, char **argv)
     _cleanup_free_ char *project_id = NULL;
     _cleanup_free_ char *hash = NULL;
     _cleanup_free_ char *login = NULL;
-    _cleanup_(user_freep) Koderid__V2__User *taken = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *taken = NULL;
     Koderid__V2__Org *org = NULL;
     char secret[CLI_SECRET_LEN + 1] = "", id[21];
     int status = CLI_EXIT_FAIL;
@@ -185,7 +179,7 @@ static int machine_secret(int argc, char **argv)
     if ((r = cli_open(&cl, &a.co, CLI_STORE)) != 0)
         return r;
     struct err e = {0};
-    _cleanup_(user_freep) Koderid__V2__User *u = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *u = NULL;
     _cleanup_free_ char *hash = NULL;
     char secret[CLI_SECRET_LEN + 1] = "", key[REPO_KEY_MAX];
     uint64_t version = 0;
@@ -334,7 +328,7 @@ static int machine_key(int argc, char **argv)
         admin_pubkey_release(&pk);
         return r;
     }
-    _cleanup_(user_freep) Koderid__V2__User *u = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *u = NULL;
     int status = CLI_EXIT_FAIL;
     char kid[21], key[REPO_KEY_MAX];
     if (admin_user_find(cl.store, v[KEY_USER], 2, &u, NULL, &e) < 0) {
@@ -397,7 +391,7 @@ struct list_ctx {
 static int list_cb(const struct store_entry *it, void *arg, struct err *e)
 {
     struct list_ctx *l = arg;
-    _cleanup_(user_freep) Koderid__V2__User *u =
+    _cleanup_(repo_msg_freep) Koderid__V2__User *u =
         koderid__v2__user__unpack(NULL, it->value.len, it->value.data);
     if (!u || u->type != 2)
         return 0;

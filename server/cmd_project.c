@@ -19,24 +19,6 @@
 
 #define ROLES_MAX 64
 
-static void project_freep(Koderid__V2__Project **p)
-{
-    if (*p)
-        koderid__v2__project__free_unpacked(*p, NULL);
-}
-
-static void user_freep(Koderid__V2__User **u)
-{
-    if (*u)
-        koderid__v2__user__free_unpacked(*u, NULL);
-}
-
-static void grant_freep(Koderid__V2__UserGrant **g)
-{
-    if (*g)
-        koderid__v2__user_grant__free_unpacked(*g, NULL);
-}
-
 /* A role key, a project id: no spaces, '/' or control characters (they go into store keys). */
 static bool valid_key(const char *s)
 {
@@ -123,7 +105,7 @@ struct list_ctx {
 static int project_list_cb(const struct store_entry *it, void *arg, struct err *e)
 {
     struct list_ctx *l = arg;
-    _cleanup_(project_freep) Koderid__V2__Project *p =
+    _cleanup_(repo_msg_freep) Koderid__V2__Project *p =
         koderid__v2__project__unpack(NULL, it->value.len, it->value.data);
     if (!p)
         return 0;
@@ -270,7 +252,7 @@ static int role_run(int argc, char **argv, bool add)
                                  "characters",
                          CLI_NAME_MAX);
     struct cli cl;
-    _cleanup_(project_freep) Koderid__V2__Project *p = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__Project *p = NULL;
     if ((r = open_project(&cl, &a, "role", v[R_PROJECT],
                           add ? CLI_STORE : CLI_STORE | CLI_READ_ONLY, &p)) != 0)
         return r;
@@ -357,7 +339,7 @@ static bool has_role(char **roles, size_t n, const char *role)
 static int grant_list_cb(const struct store_entry *it, void *arg, struct err *e)
 {
     struct list_ctx *l = arg;
-    _cleanup_(grant_freep) Koderid__V2__UserGrant *g =
+    _cleanup_(repo_msg_freep) Koderid__V2__UserGrant *g =
         koderid__v2__user_grant__unpack(NULL, it->value.len, it->value.data);
     if (!g || (l->project && (!g->project_id || strcmp(g->project_id, l->project) != 0)))
         return 0;
@@ -410,7 +392,7 @@ static int grant_change(struct cli *cl, const Koderid__V2__User *u, const Koderi
     struct find_grant f = {.project = p->id};
     if (cli_scan(cl->store, prefix, find_grant_cb, &f, &e) < 0)
         return cli_fail("store: %s", e.msg);
-    _cleanup_(grant_freep) Koderid__V2__UserGrant *old = f.found;
+    _cleanup_(repo_msg_freep) Koderid__V2__UserGrant *old = f.found;
     if (!add && !old)
         return cli_fail("user %s has no grant on project %s", u->id, p->id);
     if (old && old->n_roles > ROLES_MAX)
@@ -491,7 +473,7 @@ static int grant_run(int argc, char **argv, const char *sub)
     if (list && a.nmulti)
         return cli_usage("grant", "list takes no --role");
     struct cli cl;
-    _cleanup_(project_freep) Koderid__V2__Project *p = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__Project *p = NULL;
     unsigned flags = list ? CLI_STORE | CLI_READ_ONLY : CLI_STORE;
     if (v[G_PROJECT]) {
         if ((r = open_project(&cl, &a, "grant", v[G_PROJECT], flags, &p)) != 0)
@@ -500,7 +482,7 @@ static int grant_run(int argc, char **argv, const char *sub)
         return r;
     }
     struct err e = {0};
-    _cleanup_(user_freep) Koderid__V2__User *u = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *u = NULL;
     if (admin_user_find(cl.store, v[G_USER], 0, &u, NULL, &e) < 0) {
         r = cli_fail("%s", e.msg);
     } else if (list) {

@@ -4,8 +4,9 @@
 # codes (0 ok, 1 failure at run time, 2 usage) and one-line errors; exact option names and
 # "--". Then end to end against `serve`: a machine user made here gets tokens with
 # client_credentials and with a JWT bearer assertion signed (openssl, RS256) by the key
-# registered here, `machine secret` retires the old secret at once, an API app made here
-# introspects (basic, and private_key_jwt), and a grant made here shows in the role claims.
+# registered here, `machine secret` retires the old secret at once, and an API app made here
+# introspects (basic, and private_key_jwt). Role claims from grants made with the CLI are
+# checked with a real sign-in in grants.sh.
 . "$(dirname "$0")/lib_server.sh"
 BIN=$(readlink -f "$BIN")
 
@@ -179,6 +180,7 @@ expect "client show -- ID" run 0 client show "${C[@]}" -- stock-api
 expect "--help after -- is an argument, not help" usage_err machine list "${C[@]}" -- --help
 
 # ---- an imported store (orgs, no default): the hint names the command's own flag ----
+if [ "${KODER_TEST_STORE:-lmdb}" = lmdb ]; then # a second store: lmdb only
 # The backup without meta/default is what import-zitadel leaves: orgs and projects from v1.
 /usr/bin/python3 - "$WORK/b1.bak" "$WORK/imported.bak" <<'PY'
 import hashlib, struct, sys
@@ -204,6 +206,7 @@ expect "machine add without --org: the hint says --org" bash -c "! '$BIN' machin
 org=$("$BIN" project list --config "$WORK/imp.conf" --json | jq -r '.[0].org_id')
 expect "machine add --org ORG works there" run 0 machine add --config "$WORK/imp.conf" --username m2 --org "$org"
 expect "api add --project works there" run 0 api add --config "$WORK/imp.conf" --name a2 --project "$proj"
+fi
 
 # ---- end to end: serve, then the token endpoint and introspection ----
 start_server "$conf"
@@ -239,7 +242,6 @@ aud_token=$(jq -r .access_token "$out")
 expect "a token for another audience is not active for the API app" bash -c "[ \$(curl -sS -o '$out' -w '%{http_code}' -u '$api_id:$api_secret' --data-urlencode 'token=$opaque' '$INTROSPECT') = 200 ] && jq -e '.active==false' '$out' >/dev/null"
 opaque=$aud_token
 expect "the API app introspects with its CLI secret" bash -c "[ \$(curl -sS -o '$out' -w '%{http_code}' -u '$api_id:$api_secret' --data-urlencode 'token=$opaque' '$INTROSPECT') = 200 ] && jq -e '.active==true and .sub==\"$m_id\" and .client_id==\"svc-api\"' '$out' >/dev/null"
-expect "userinfo with that token carries the roles granted by the CLI" bash -c "curl -sS -H 'Authorization: Bearer $opaque' '$BASE/oidc/v1/userinfo' | tee /dev/stderr | jq -e '.\"urn:zitadel:iam:org:project:roles\"|keys==[\"admin\",\"reader\"]' >/dev/null"
 expect "a wrong API secret: 401" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_code}' -u '$api_id:nope' --data-urlencode 'token=$opaque' '$INTROSPECT') = 401 ]"
 # private_key_jwt: the EC key is the API app's. openssl writes ES256 signatures as DER, JWS
 # wants r||s: node's crypto signs this one (node is what scripts/deps.sh installs for tests).
@@ -265,6 +267,6 @@ expect "the new secret works" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_cod
 stop_server
 expect "serve stopped cleanly" true
 expect "no secret in the server log" bash -c "! grep -qE '$m_secret|$new_secret|$jwt_secret|$api_secret' '$LOG'"
-expect "no secret stored in clear" bash -c "! grep -rqaE '$m_secret|$new_secret|$api_secret' '$WORK/data' '$WORK/imp'"
+expect "no secret stored in clear" bash -c "! grep -rqaE '$m_secret|$new_secret|$api_secret' '$WORK/data' '$WORK/b1.bak'"
 
 finish
