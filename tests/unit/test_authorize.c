@@ -25,8 +25,10 @@
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
 #include "oidc/params.h"
+#include "oidc/session.h"
 #include "storage/repo.h"
 #include "storage/store.h"
+#include "fixture_tmp.h"
 
 #define ISSUER "https://id.example.com"
 #define RP_CB "https://rp.example.com/cb"
@@ -37,14 +39,6 @@ static char master[300];
 static struct store *store;
 static struct oidc_ctx *ctx;
 static char bcrypt_hash[128];
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void put_client(const char *id, int app_type, int auth_method, int state, char **uris,
                        size_t nuris, bool refresh)
@@ -174,7 +168,7 @@ static int teardown(void **state)
     (void)state;
     oidc_ctx_free(ctx);
     store_close(store);
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_rf(tmpdir);
     return 0;
 }
 
@@ -1035,10 +1029,10 @@ static void test_implicit_flow(void **state)
     struct oidc_params p = {0};
     char cookie[128];
 
-    put_user("107", "gina", 1, 1, bcrypt_hash);
-    Koderid__V2__User *u = load_user("107");
+    put_user("110", "ivy", 1, 1, bcrypt_hash);
+    Koderid__V2__User *u = load_user("110");
     char *old_email = u->email;
-    u->email = "gina@example.com";
+    u->email = "ivy@example.com";
     u->email_verified = true;
     assert_int_equal(repo_user_put(store, u, NULL), 0);
     u->email = old_email;
@@ -1047,7 +1041,7 @@ static void test_implicit_flow(void **state)
     /* "id_token token" after the login form: 303 to the fragment */
     login_as(Q_IMP "&response_type=id_token+token&scope=openid+email+offline_access&nonce=n-1"
                    "&state=st1",
-             "gina", &r, cookie, sizeof cookie);
+             "ivy", &r, cookie, sizeof cookie);
     assert_int_equal(r.status, 303);
     fragment_params(&r, &p);
     const char *at = oidc_params_get(&p, "access_token");
@@ -1061,7 +1055,7 @@ static void test_implicit_flow(void **state)
     assert_null(oidc_params_get(&p, "code"));
     json_t *c = verified_claims(idt);
     assert_string_equal(cstr(c, "iss"), ISSUER);
-    assert_string_equal(cstr(c, "sub"), "107");
+    assert_string_equal(cstr(c, "sub"), "110");
     assert_string_equal(cstr(c, "nonce"), "n-1");
     assert_string_equal(cstr(c, "azp"), "imp1");
     assert_true(aud_has(c, "imp1"));
@@ -1082,7 +1076,7 @@ static void test_implicit_flow(void **state)
                      0);
     Koderid__V2__AccessToken *rec = (Koderid__V2__AccessToken *)m;
     assert_string_equal(rec->client_id, "imp1");
-    assert_string_equal(rec->user_id, "107");
+    assert_string_equal(rec->user_id, "110");
     assert_string_equal(rec->scope, "openid email");
     koderid__v2__access_token__free_unpacked(rec, NULL);
     oidc_params_release(&p);
@@ -1098,7 +1092,7 @@ static void test_implicit_flow(void **state)
     assert_null(oidc_params_get(&p, "expires_in"));
     c = verified_claims(oidc_params_get(&p, "id_token"));
     assert_string_equal(cstr(c, "nonce"), "n-2");
-    assert_string_equal(cstr(c, "email"), "gina@example.com");
+    assert_string_equal(cstr(c, "email"), "ivy@example.com");
     assert_null(json_object_get(c, "at_hash"));
     json_decref(c);
     oidc_params_release(&p);
@@ -1112,7 +1106,7 @@ static void test_implicit_flow(void **state)
     fragment_params(&r, &p);
     at = oidc_params_get(&p, "access_token");
     json_t *atc = verified_claims(at);
-    assert_string_equal(cstr(atc, "sub"), "107");
+    assert_string_equal(cstr(atc, "sub"), "110");
     assert_string_equal(cstr(atc, "client_id"), "impjwt");
     json_decref(atc);
     c = verified_claims(oidc_params_get(&p, "id_token"));
@@ -1145,7 +1139,7 @@ static void test_implicit_flow(void **state)
     form_post_params(&r, &p);
     Koderid__V2__AuthCode *code = load_code(oidc_params_get(&p, "code"));
     assert_non_null(code);
-    assert_string_equal(code->user_id, "107");
+    assert_string_equal(code->user_id, "110");
     koderid__v2__auth_code__free_unpacked(code, NULL);
     assert_string_equal(oidc_params_get(&p, "state"), "c1");
     assert_string_equal(oidc_params_get(&p, "iss"), ISSUER);
@@ -1161,7 +1155,7 @@ static void test_implicit_flow(void **state)
 
     /* a form_post request through the login form: the login POST answers with the page */
     login_as(Q_IMP "&response_type=id_token&scope=openid&nonce=n-5&response_mode=form_post",
-             "gina", &r, NULL, 0);
+             "ivy", &r, NULL, 0);
     form_post_params(&r, &p);
     assert_non_null(oidc_params_get(&p, "id_token"));
     oidc_params_release(&p);
@@ -1214,9 +1208,9 @@ static void test_prompt_max_age_auth_time(void **state)
     struct oidc_params p = {0};
     char cookie[128], id[64];
 
-    put_user("108", "hank", 1, 1, bcrypt_hash);
+    put_user("111", "jack", 1, 1, bcrypt_hash);
     int64_t before = store_now_ms() / 1000;
-    login_as(Q_IMP "&response_type=id_token&scope=openid&nonce=n", "hank", &r, cookie,
+    login_as(Q_IMP "&response_type=id_token&scope=openid&nonce=n", "jack", &r, cookie,
              sizeof cookie);
     fragment_params(&r, &p);
     json_t *c = verified_claims(oidc_params_get(&p, "id_token"));
@@ -1264,7 +1258,7 @@ static void test_prompt_max_age_auth_time(void **state)
     struct form f;
     start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=login", cookie, id);
     get_form(id, NULL, &f, NULL);
-    post_form(&r, &f, "hank", "s3cret+pw", NULL);
+    post_form(&r, &f, "jack", "s3cret+pw", NULL);
     assert_int_equal(r.status, 303);
     assert_true(cookie_from(&r, "__Host-koder_session", fresh, sizeof fresh));
     fragment_params(&r, &p);
@@ -1275,6 +1269,252 @@ static void test_prompt_max_age_auth_time(void **state)
     oidc_params_release(&p);
     oidc_response_release(&r);
     assert_int_equal(silent_auth_time("&prompt=none&max_age=600", fresh), second);
+}
+
+/* oidc_cookie_get with several cookies of one name: malformed values are skipped. */
+static void cookie_case(const char *header1, const char *header2, int want_r, const char *want)
+{
+    struct oidc_kv headers[2] = {{"cookie", (char *)header1}, {"cookie", (char *)header2}};
+    struct oidc_request req = {
+        .method = "GET", .path = "/", .headers = headers, .nheaders = header2 ? 2 : 1};
+    char out[48] = "untouched";
+    int r = oidc_cookie_get(ctx, &req, OIDC_SESSION_COOKIE, out, sizeof out);
+    if (r != want_r || (want && strcmp(out, want) != 0))
+        fail_msg("cookie '%s' / '%s': r=%d value '%s', want %d '%s'", header1,
+                 header2 ? header2 : "-", r, out, want_r, want ? want : "-");
+}
+
+static void test_cookie_get(void **state)
+{
+    (void)state;
+    cookie_case("__Host-koder_session=good_1", NULL, 0, "good_1");
+    cookie_case("__Host-koder_session=bad!v; __Host-koder_session=good_2", NULL, 0, "good_2");
+    cookie_case("__Host-koder_session=; __Host-koder_session=good_3", NULL, 0, "good_3");
+    cookie_case("__Host-koder_session=\"q\";__Host-koder_session=good_4 ", NULL, 0, "good_4");
+    cookie_case("a=b; __Host-koder_session=%41", "__Host-koder_session=good_5", 0, "good_5");
+    /* over the caller's buffer (48 bytes), then a good one */
+    cookie_case("__Host-koder_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA;"
+                "__Host-koder_session=good_6",
+                NULL, 0, "good_6");
+    /* the first good one wins; prefix-less and longer names are other cookies */
+    cookie_case("koder_session=nope; __Host-koder_session2=nope; __Host-koder_session=g7; "
+                "__Host-koder_session=g8",
+                NULL, 0, "g7");
+    cookie_case("__Host-koder_session=bad value; __Host-koder_session=b@d", NULL, -1, NULL);
+    cookie_case("koder_session=good", "x=1", -1, NULL);
+    cookie_case("__Host-koder_session", ";;;", -1, NULL);
+
+    /* end to end: a garbage session cookie in front of the real one still signs in */
+    char id[64], cookie[128], both[300];
+    struct form f;
+    struct oidc_response r;
+    put_user("107", "gina", 1, 1, bcrypt_hash);
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "gina", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    assert_true(cookie_from(&r, "__Host-koder_session", cookie, sizeof cookie));
+    oidc_response_release(&r);
+    snprintf(both, sizeof both, "__Host-koder_session=gar/bage; %s", cookie);
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, both);
+    assert_int_equal(r.status, 302);
+    assert_non_null(strstr(hdr(&r, "location"), RP_CB "?code="));
+    oidc_response_release(&r);
+}
+
+/* The change form's POST: newPassword and confirmPassword (NULL leaves one out). */
+static void post_change(struct oidc_response *r, const struct form *f, const char *csrf,
+                        const char *pw, const char *again, const char *cookie)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body, "authRequestID=%s", f->id);
+    if (csrf)
+        n += snprintf(body + n, sizeof body - (size_t)n, "&csrf=%s", csrf);
+    if (pw)
+        n += snprintf(body + n, sizeof body - (size_t)n, "&newPassword=%s", pw);
+    if (again)
+        snprintf(body + n, sizeof body - (size_t)n, "&confirmPassword=%s", again);
+    call(r, "POST", "/ui/login/login", NULL, body, cookie ? cookie : f->csrf_cookie);
+}
+
+static void set_change_required(const char *id, bool on)
+{
+    Koderid__V2__User *u = load_user(id);
+    u->password_change_required = on;
+    assert_int_equal(repo_user_put(store, u, NULL), 0);
+    koderid__v2__user__free_unpacked(u, NULL);
+}
+
+/* A 4xx answer that is the change form again (with a fresh token) and issues nothing. */
+static void assert_change_form(struct oidc_response *r, int status, const char *message,
+                               struct form *f)
+{
+    if (r->status != status)
+        fail_msg("status %d, want %d: %.*s", r->status, status, (int)r->body_len,
+                 r->body ? r->body : "");
+    assert_null(hdr(r, "location"));
+    assert_false(cookie_from(r, "__Host-koder_session", (char[128]){0}, 128));
+    assert_true(body_has(r, "Change your password"));
+    assert_true(body_has(r, "name=\"newPassword\" type=\"password\" "
+                            "autocomplete=\"new-password\" minlength=\"8\""));
+    assert_true(body_has(r, "name=\"confirmPassword\""));
+    assert_false(body_has(r, "name=\"password\""));
+    if (message)
+        assert_true(body_has(r, message));
+    hidden_value(r, "csrf", f->csrf, sizeof f->csrf);
+    oidc_response_release(r);
+}
+
+/* Password step for hank (password_change_required): the change form, nothing issued. */
+static void hank_password_step(char id[64], struct form *f)
+{
+    struct oidc_response r;
+    start(Q_BASE "&response_type=code&scope=openid&state=pc", NULL, id);
+    get_form(id, NULL, f, NULL);
+    post_form(&r, f, "hank", "s3cret+pw", NULL);
+    assert_change_form(&r, 200, "choose a new password", f);
+}
+
+static void test_password_change(void **state)
+{
+    (void)state;
+    char id[64], id2[64], session_cookie[128];
+    struct form f, f2;
+    struct oidc_response r;
+    struct oidc_params p = {0};
+
+    put_user("108", "hank", 1, 1, bcrypt_hash);
+    set_change_required("108", true);
+
+    hank_password_step(id, &f);
+    Koderid__V2__AuthRequest *ar = load_authreq(id);
+    assert_non_null(ar); /* pending, marked for hank */
+    assert_string_equal(ar->pwd_change_user_id, "108");
+    assert_int_equal(strlen(ar->pwd_change_binding), 64);
+    koderid__v2__auth_request__free_unpacked(ar, NULL);
+    Koderid__V2__User *u = load_user("108");
+    assert_string_equal(u->password_hash, bcrypt_hash); /* not upgraded: it is being replaced */
+    assert_true(u->password_change_required);
+    koderid__v2__user__free_unpacked(u, NULL);
+    /* no session: prompt=none gets no code */
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none&state=q",
+                          "login_required", "q");
+
+    /* reloading the page in the same browser shows the change form again */
+    struct oidc_response g;
+    char q[128];
+    snprintf(q, sizeof q, "authRequestID=%s", id);
+    call(&g, "GET", "/ui/login/login", q, NULL, f.csrf_cookie);
+    assert_change_form(&g, 200, NULL, &f);
+
+    /* hostile and mistaken answers: the change form again, nothing changed or issued */
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rD", NULL);
+    assert_change_form(&r, 400, "The two passwords are not the same.", &f);
+    post_change(&r, &f, f.csrf, "short", "short", NULL);
+    assert_change_form(&r, 400, "at least 8 characters", &f);
+    post_change(&r, &f, f.csrf, "%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9",
+                "%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9", NULL); /* 7 chars, 14 bytes */
+    assert_change_form(&r, 400, "at least 8 characters", &f);
+    post_change(&r, &f, f.csrf, "n3w%0Apassw0rd", "n3w%0Apassw0rd", NULL);
+    assert_change_form(&r, 400, "control characters", &f);
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", NULL, NULL);
+    assert_change_form(&r, 400, "Enter the new password twice.", &f);
+    post_change(&r, &f, NULL, "n3w+passw0rd", "n3w+passw0rd", NULL); /* no CSRF token */
+    assert_change_form(&r, 403, "Your form expired", &f);
+    struct form stale = f;
+    stale.csrf[0] = stale.csrf[0] == 'A' ? 'B' : 'A';
+    post_change(&r, &f, stale.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    assert_change_form(&r, 403, "Your form expired", &f);
+    u = load_user("108");
+    assert_string_equal(u->password_hash, bcrypt_hash);
+    assert_true(u->password_change_required);
+    koderid__v2__user__free_unpacked(u, NULL);
+
+    /* the step skipped: a new password on a request whose password step never passed */
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id2);
+    get_form(id2, NULL, &f2, NULL);
+    post_change(&r, &f2, f2.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    assert_int_equal(r.status, 403);
+    assert_null(hdr(&r, "location"));
+    assert_true(body_has(&r, "Sign in with your current password first."));
+    assert_true(body_has(&r, "name=\"password\""));
+    oidc_response_release(&r);
+
+    /* another browser (no cookie, or its own) with the right token: refused, and the step is
+     * gone for everyone: the password must be proven again */
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rd", f2.csrf_cookie);
+    assert_int_equal(r.status, 403);
+    assert_null(hdr(&r, "location"));
+    assert_false(body_has(&r, "name=\"newPassword\""));
+    oidc_response_release(&r);
+    get_form(id, f.csrf_cookie, &f, NULL);
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    assert_int_equal(r.status, 403);
+    assert_true(body_has(&r, "Sign in with your current password first."));
+    oidc_response_release(&r);
+
+    /* a reset by an operator between the two steps voids the first */
+    hank_password_step(id, &f);
+    u = load_user("108");
+    char *saved = u->password_hash;
+    u->password_hash = "$y$j9T$reset$0000000000000000000000000000000000000000000";
+    assert_int_equal(repo_user_put(store, u, NULL), 0);
+    u->password_hash = saved;
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    assert_int_equal(r.status, 403);
+    assert_true(body_has(&r, "Your account changed in the meantime."));
+    oidc_response_release(&r);
+    assert_int_equal(repo_user_put(store, u, NULL), 0);
+    koderid__v2__user__free_unpacked(u, NULL);
+
+    /* the real thing: the new password is stored, the flag cleared, the code issued */
+    hank_password_step(id, &f);
+    int64_t before = store_now_ms() / 1000;
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    if (r.status != 303)
+        fail_msg("change POST status %d: %.*s", r.status, (int)r.body_len, r.body ? r.body : "");
+    location_params(&r, RP_CB "?code=", &p);
+    assert_string_equal(oidc_params_get(&p, "state"), "pc");
+    Koderid__V2__AuthCode *c = load_code(oidc_params_get(&p, "code"));
+    assert_non_null(c);
+    assert_string_equal(c->user_id, "108");
+    koderid__v2__auth_code__free_unpacked(c, NULL);
+    oidc_params_release(&p);
+    assert_true(cookie_from(&r, "__Host-koder_session", session_cookie, sizeof session_cookie));
+    oidc_response_release(&r);
+    assert_null(load_authreq(id)); /* consumed */
+    u = load_user("108");
+    assert_false(u->password_change_required);
+    assert_memory_equal(u->password_hash, "$y$", 3);
+    assert_true(u->password_changed_at >= before && u->password_changed_at <= before + 5);
+    assert_string_equal(u->v1_password_hash, bcrypt_hash);
+    koderid__v2__user__free_unpacked(u, NULL);
+    /* the form cannot be answered twice */
+    post_change(&r, &f, f.csrf, "other+passw0rd", "other+passw0rd", NULL);
+    assert_int_equal(r.status, 400);
+    assert_true(body_has(&r, "expired"));
+    oidc_response_release(&r);
+
+    /* the session works; the new password signs in at once, the old one no more */
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, session_cookie);
+    assert_non_null(strstr(hdr(&r, "location"), RP_CB "?code="));
+    oidc_response_release(&r);
+    assert_wrong("hank", "s3cret+pw", "108");
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "hank", "n3w+passw0rd", NULL);
+    assert_int_equal(r.status, 303);
+    oidc_response_release(&r);
+
+    /* an operator requiring a change ends what the session could do without a login */
+    set_change_required("108", true);
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, session_cookie);
+    assert_non_null(strstr(hdr(&r, "location"), "error=login_required"));
+    oidc_response_release(&r);
+    start(Q_BASE "&response_type=code&scope=openid", session_cookie, id);
 }
 
 int main(void)
@@ -1289,6 +1529,8 @@ int main(void)
         cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_native_and_routes),
         cmocka_unit_test(test_session_user_deactivated),
+        cmocka_unit_test(test_cookie_get),
+        cmocka_unit_test(test_password_change),
         cmocka_unit_test(test_implicit_errors),
         cmocka_unit_test(test_implicit_flow),
         cmocka_unit_test(test_prompt_max_age_auth_time),
