@@ -28,9 +28,10 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
  * Answers the validated request @ar for the signed-in user, in ar's response mode (query,
  * fragment, or form_post; status @status 302 or 303 for redirects): for response_type code an
  * authorization code (stored under code/<sha256 hex>, single use, ctx->code_ttl) with state and
- * iss; for "id_token" and "id_token token" the tokens themselves (implicit flow). v1's sign-in
- * checks that fail are answered as access_denied. Returns 0, or a negative code (nothing was
- * answered).
+ * iss; for "id_token" and "id_token token" the tokens themselves (implicit flow). When v1's
+ * sign-in checks (oidc_claims_signin_check) refuse the user, nothing is issued: the answer is
+ * a 403 page with the reason (access_denied in the response mode under prompt=none). Returns
+ * 0, or a negative code (nothing was answered).
  */
 int oidc_authorize_issue(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *ar,
                          const char *user_id, int64_t auth_time, char **amr, size_t n_amr,
