@@ -27,6 +27,10 @@
 
 static const char *const app_types[] = {"web", "spa", "native"};
 static const char *const auth_methods[] = {"basic", "post", "none", "private_key_jwt"};
+/* v1's OIDCResponseType and OIDCGrantType (ZITADEL.md 1.11), by index. */
+static const char *const response_type_names[] = {"code", "id_token", "id_token token"};
+static const char *const grant_type_names[] = {"authorization_code", "implicit", "refresh_token",
+                                               "device_code", "token_exchange"};
 
 static int index_of(const char *const *names, size_t n, const char *s)
 {
@@ -93,6 +97,18 @@ static json_t *client_json(const Koderid__V2__Client *c)
         json_array_append_new(pl, json_string(c->post_logout_redirect_uris[i]));
     json_object_set_new(o, "redirect_uris", ru);
     json_object_set_new(o, "post_logout_redirect_uris", pl);
+    json_t *rts = json_array(), *gts = json_array();
+    for (size_t i = 0; i < c->n_response_types; i++)
+        json_array_append_new(rts, json_string(c->response_types[i] >= 0 &&
+                                                       c->response_types[i] < 3
+                                                   ? response_type_names[c->response_types[i]]
+                                                   : "unknown"));
+    for (size_t i = 0; i < c->n_grant_types; i++)
+        json_array_append_new(gts, json_string(c->grant_types[i] >= 0 && c->grant_types[i] < 5
+                                                   ? grant_type_names[c->grant_types[i]]
+                                                   : "unknown"));
+    json_object_set_new(o, "response_types", rts);
+    json_object_set_new(o, "grant_types", gts);
     json_t *ao = json_array();
     for (size_t i = 0; i < c->n_additional_origins; i++)
         json_array_append_new(ao, json_string(c->additional_origins[i]));
@@ -114,6 +130,7 @@ static int client_add(int argc, char **argv)
         {"access-token", required_argument, NULL, 'k'},
         {"project", required_argument, NULL, 'p'},
         {"client-id", required_argument, NULL, 'i'},
+        {"response-type", required_argument, NULL, 'R'},
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
@@ -122,7 +139,7 @@ static int client_add(int argc, char **argv)
     char *redirects[URIS_MAX], *logouts[URIS_MAX], *origins[URIS_MAX];
     char origin_buf[URIS_MAX][OIDC_CORS_ORIGIN_MAX];
     size_t nredirects = 0, nlogouts = 0, norigins = 0;
-    bool json = false;
+    bool json = false, rtype[3] = {false, false, false};
     struct cli_opts co;
     int r, c;
 
@@ -175,6 +192,16 @@ static int client_add(int argc, char **argv)
         case 'i':
             client_id = optarg;
             break;
+        case 'R': {
+            int t = index_of(response_type_names, 3, optarg);
+            if (t < 0)
+                return cli_usage("client",
+                                 "--response-type: '%.40s' is not code, id_token or "
+                                 "\"id_token token\"",
+                                 optarg);
+            rtype[t] = true;
+            break;
+        }
         case 'j':
             json = true;
             break;
@@ -243,8 +270,21 @@ static int client_add(int argc, char **argv)
     }
     id_new(app_id);
     int64_t now = (int64_t)time(NULL);
-    int32_t response_types[1] = {0}; /* code */
-    int32_t grant_types[2] = {0, 2}; /* authorization_code, refresh_token */
+    /* code (the default) brings authorization_code and refresh_token; an implicit type the
+     * implicit grant, as v1's console sets them. */
+    if (!rtype[0] && !rtype[1] && !rtype[2])
+        rtype[0] = true;
+    int32_t response_types[3], grant_types[3];
+    size_t n_rt = 0, n_gt = 0;
+    for (int32_t t = 0; t < 3; t++)
+        if (rtype[t])
+            response_types[n_rt++] = t;
+    if (rtype[0])
+        grant_types[n_gt++] = 0;
+    if (rtype[1] || rtype[2])
+        grant_types[n_gt++] = 1;
+    if (rtype[0])
+        grant_types[n_gt++] = 2;
 
     Koderid__V2__Client cr = KODERID__V2__CLIENT__INIT;
     cr.client_id = (char *)client_id;
@@ -261,9 +301,9 @@ static int client_add(int argc, char **argv)
     cr.post_logout_redirect_uris = logouts;
     cr.n_additional_origins = norigins;
     cr.additional_origins = origins;
-    cr.n_response_types = 1;
+    cr.n_response_types = n_rt;
     cr.response_types = response_types;
-    cr.n_grant_types = 2;
+    cr.n_grant_types = n_gt;
     cr.grant_types = grant_types;
     cr.app_type = app_type;
     cr.auth_method = auth;

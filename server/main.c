@@ -49,7 +49,8 @@ static const struct command commands[] = {
     {"client", cmd_client, "add, list and show OIDC clients",
      "usage: " CLI_PROG " client add --name NAME --type web|spa|native --redirect-uri URI [...]\n"
      "           [--post-logout-uri URI ...] [--origin URL ...] [--auth-method basic|post|none]\n"
-     "           [--access-token jwt|opaque] [--project ID] [--client-id ID] [--json]\n"
+     "           [--access-token jwt|opaque] [--project ID] [--client-id ID]\n"
+     "           [--response-type code|id_token|'id_token token' ...] [--json]\n"
      "       " CLI_PROG " client list [--json]\n"
      "       " CLI_PROG " client show ID [--json]\n"
      "\n"
@@ -57,7 +58,9 @@ static const struct command commands[] = {
      "clients (which cannot have a secret). A confidential client's secret (64 characters of\n"
      "[A-Za-z0-9]) is shown once and stored only as a bcrypt hash. --json prints\n"
      "{\"client_id\": ..., \"client_secret\": ...}. --origin adds an origin allowed for CORS\n"
-     "besides those of the redirect URIs.\n"
+     "besides those of the redirect URIs. --response-type (repeatable) defaults to code\n"
+     "(with the refresh_token grant); id_token and 'id_token token' enable the implicit\n"
+     "flow for legacy apps.\n"
      "\n" COMMON_OPTS},
     {"machine", cmd_machine, "add machine users, their secrets and keys",
      "usage: " CLI_PROG " machine add --username NAME [--name DISPLAY] [--description TEXT]\n"
