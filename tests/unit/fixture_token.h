@@ -15,23 +15,11 @@
 
 #include "common/b64.h"
 #include "common/buf.h"
+#include "fixture_tmp.h"
 #include "oidc/http.h"
 #include "oidc/oidc.h"
 #include "storage/repo.h"
 #include "storage/store.h"
-
-static int fx_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static inline void fx_rm_rf(const char *dir)
-{
-    nftw(dir, fx_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Opens a new LMDB store in a fresh temporary folder written into @dir (room for 64). */
 static inline struct store *fx_store_open(char dir[64])
