@@ -680,7 +680,6 @@ static void client_of(struct httpd *h, h2o_req_t *req, char *client, size_t n)
         xff_len += v.len;
     }
     httpd_client_addr(h->cfg, (struct sockaddr *)&ss, xff_len ? xff : NULL, xff_len, client, n);
-
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -765,8 +764,8 @@ struct json_ostream {
     bool sent;
 };
 
-static void json_ostream_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
-                              size_t bufcnt, h2o_send_state_t state)
+static void json_ostream_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                              h2o_send_state_t state)
 {
     struct json_ostream *o = (struct json_ostream *)self;
     (void)bufs;
@@ -791,8 +790,7 @@ static void fallback_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostre
                        H2O_STRLIT("application/json"), 1);
         add_header(req, "cache-control", "no-store");
         security_headers(l->h, req, NULL);
-        struct json_ostream *o =
-            (struct json_ostream *)h2o_add_ostream(req, sizeof *o, slot);
+        struct json_ostream *o = (struct json_ostream *)h2o_add_ostream(req, sizeof *o, slot);
         o->super.do_send = json_ostream_send;
         o->body = h2o_strdup(&req->pool, json, (size_t)len);
         o->sent = false;
@@ -985,8 +983,7 @@ int httpd_start(const struct config *cfg, struct oidc_ctx *oidc, struct store *s
     h->handler->on_req = on_req;
     h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream =
         fallback_setup_ostream;
-    h2o_create_logger(&host->fallback_path, sizeof(h2o_logger_t))->log_access =
-        fallback_log_access;
+    h2o_create_logger(&host->fallback_path, sizeof(h2o_logger_t))->log_access = fallback_log_access;
 
     /* Sockets: one per loop, SO_REUSEPORT; port 0 takes the first socket's port. */
     char hostname[256], port[16];
