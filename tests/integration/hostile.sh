@@ -16,6 +16,10 @@ command -v jq >/dev/null || bail "jq missing: run scripts/deps.sh test"
 gw_init "$1"
 password="hostile $RANDOM pass"
 gw_user eve "$password" || bail "user add failed"
+# ivy's password is temporary: she must choose a new one at sign-in.
+gw_user ivy "first $password" || bail "user add (ivy) failed"
+printf 'temp %s\n' "$password" | "$GW_BIN" user password --config "$GW_CONF" --user ivy \
+  --password-stdin --change-required >/dev/null || bail "user password --change-required"
 gw_client WEB --name "Web" --type web --auth-method basic \
   --redirect-uri https://app.example/cb || bail "client add (web)"
 gw_client OTHER --name "Other" --type web --auth-method basic \
@@ -38,7 +42,7 @@ failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() {
   n=$((n + 1)); failed=1; echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '# %s\n' "$l"; done
+  for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
 }
 
 # call DESC EXPECT_STATUS EXPECT_ERROR CURL_ARGS...: EXPECT_ERROR is the JSON `error`, or
@@ -324,6 +328,63 @@ call "userinfo: two Authorization headers" 400 invalid_request -H 'authorization
   -H 'authorization: Bearer y' "$I/oidc/v1/userinfo"
 call "userinfo: another scheme" 400 invalid_request -u "a:b" "$I/oidc/v1/userinfo"
 call "userinfo: PUT is 405" 405 invalid_request -X PUT "$I/oidc/v1/userinfo"
+
+# ---- login: the password change step ----
+jar=$T/jar.ivy
+loc=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" \
+  "$I/oauth/v2/authorize?client_id=$(urlenc "$WEB_ID")&redirect_uri=$(urlenc "$WEB_RU")&response_type=code&scope=openid&state=iv")
+page=$(curl -s -c "$jar" -b "$jar" "$loc")
+field() { grep -o "name=\"$1\" value=\"[^\"]*\"" <<<"$page" | sed 's/.*value="//;s/"$//'; }
+arid=$(field authRequestID)
+call "login: ivy's temporary password gives the change form, no redirect" 200 - \
+  -c "$jar" -b "$jar" --data-urlencode "authRequestID=$arid" --data-urlencode "csrf=$(field csrf)" \
+  --data-urlencode loginName=ivy --data-urlencode "password=temp $password" "$I/ui/login/login"
+page=$(cat "$T/body")
+grep -q 'name="newPassword"' "$T/body" && [ -z "$(header location)" ] &&
+  ! grep -qi '^set-cookie: koder_session' "$T/headers" &&
+  ok "login: ...the change form, no location, no session" ||
+  not_ok "login: ...the change form, no location, no session" "$(head -c 300 "$T/body" | tr '\n' ' ')"
+change() { # DESC STATUS CURL_ARGS...: posts the change form; never a redirect
+  local desc=$1 st=$2
+  shift 2
+  call "login: $desc" "$st" - -c "$jar" -b "$jar" --data-urlencode "authRequestID=$arid" "$@" \
+    "$I/ui/login/login"
+  if [ -n "$(header location)" ]; then not_ok "login: $desc: no redirect" "$(header location)"; fi
+  page=$(cat "$T/body")
+}
+change "new password without the CSRF token: 403" 403 \
+  --data-urlencode "newPassword=a good new one" --data-urlencode "confirmPassword=a good new one"
+call "login: new password from another browser (the right token, no cookie): 403" 403 - \
+  --data-urlencode "authRequestID=$arid" --data-urlencode "csrf=$(field csrf)" \
+  --data-urlencode "newPassword=a good new one" --data-urlencode "confirmPassword=a good new one" \
+  "$I/ui/login/login"
+[ -z "$(header location)" ] && ok "login: ...no redirect" || not_ok "login: ...no redirect" "$(header location)"
+# that other browser voided the step: the password again
+page=$(curl -s -c "$jar" -b "$jar" "$loc")
+grep -q 'name="password"' <<<"$page" && ok "login: ...and the step must be earned again" ||
+  not_ok "login: ...and the step must be earned again" "$(head -c 300 <<<"$page" | tr '\n' ' ')"
+change "the password again" 200 --data-urlencode "csrf=$(field csrf)" \
+  --data-urlencode loginName=ivy --data-urlencode "password=temp $password"
+change "mismatched new passwords: 400" 400 --data-urlencode "csrf=$(field csrf)" \
+  --data-urlencode "newPassword=a good new one" --data-urlencode "confirmPassword=a good new 1"
+change "a too short new password: 400" 400 --data-urlencode "csrf=$(field csrf)" \
+  --data-urlencode "newPassword=short" --data-urlencode "confirmPassword=short"
+grep -q 'at least 8 characters' <<<"$page" && ok "login: ...saying why" ||
+  not_ok "login: ...saying why" "$(head -c 300 <<<"$page" | tr '\n' ' ')"
+call "login: no session yet, prompt=none gets no code" 302 - -b "$jar" \
+  "$I/oauth/v2/authorize?client_id=$(urlenc "$WEB_ID")&redirect_uri=$(urlenc "$WEB_RU")&response_type=code&scope=openid&prompt=none"
+case "$(header location)" in
+*error=login_required*) ok "login: ...login_required" ;;
+*) not_ok "login: ...login_required" "$(header location)" ;;
+esac
+call "login: a good new password: redirected with a code" 303 - -c "$jar" -b "$jar" \
+  --data-urlencode "authRequestID=$arid" --data-urlencode "csrf=$(field csrf)" \
+  --data-urlencode "newPassword=a good new one" --data-urlencode "confirmPassword=a good new one" \
+  "$I/ui/login/login"
+case "$(header location)" in
+"$WEB_RU?code="*"&state=iv&"*) ok "login: ...code and state" ;;
+*) not_ok "login: ...code and state" "$(header location)" ;;
+esac
 
 # ---- routing: h2o decodes %2F and dot segments before we route ----
 # A request reaches the endpoint its decoded path names (which does all the checking), or is
