@@ -248,7 +248,7 @@ static int user_password(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage("user", "unexpected argument '%s'", argv[optind]);
-    if (!who || !valid_name(who))
+    if (!who || !cli_valid_name(who))
         return cli_usage("user", "password needs --user ID|LOGIN_NAME");
     if (!pw_stdin)
         return cli_usage("user", "password needs --password-stdin (passwords never go on the "
