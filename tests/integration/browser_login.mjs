@@ -35,12 +35,19 @@ const b64url = (buf) => buf.toString('base64url');
 // The relying party's callback.
 const callbacks = [];
 let onCallback = null;
+// A POSTed callback (response_mode=form_post) gets its form body as url.form.
 const rp = createServer((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
-  callbacks.push(url);
-  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-  res.end('<!doctype html><title>callback</title><p id="done">callback ok</p>');
-  if (onCallback) onCallback(url);
+  let body = '';
+  req.on('data', (d) => { body += d; });
+  req.on('end', () => {
+    url.method = req.method;
+    url.form = new URLSearchParams(body);
+    callbacks.push(url);
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>callback</title><p id="done">callback ok</p>');
+    if (onCallback) onCallback(url);
+  });
 });
 await new Promise((resolve) => rp.listen(0, '127.0.0.1', resolve));
 const rpPort = rp.address().port;
@@ -147,6 +154,17 @@ try {
   check(/^[A-Za-z0-9_-]{43}$/.test(url2.searchParams.get('code') || ''), 'prompt=none with a session: a code');
   check(url2.searchParams.get('code') !== url.searchParams.get('code'), 'a new code each time');
   check(url2.searchParams.get('state') === second.state, 'second state');
+
+  // 4b. response_mode=form_post: the page's script (allowed by its CSP hash) posts the answer.
+  const third = authorizeUrl({ prompt: 'none', response_mode: 'form_post' });
+  const cb3 = nextCallback(20000);
+  await page.goto(third.url);
+  const url3 = await cb3;
+  await page.waitForSelector('#done');
+  check(url3.method === 'POST' && url3.search === '', 'form_post: the callback is a POST');
+  check(/^[A-Za-z0-9_-]{43}$/.test(url3.form.get('code') || '') &&
+    url3.form.get('state') === third.state && url3.form.get('iss') === ISSUER,
+  'form_post: code, state and iss in the posted form');
 
   // 5. prompt=login asks again.
   await page.goto(authorizeUrl({ prompt: 'login' }).url);
