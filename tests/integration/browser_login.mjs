@@ -35,9 +35,15 @@ const b64url = (buf) => buf.toString('base64url');
 // The relying party's callback.
 const callbacks = [];
 let onCallback = null;
-// A POSTed callback (response_mode=form_post) gets its form body as url.form.
+// A POSTed callback (response_mode=form_post) gets its form body as url.form. Only /cb is the
+// callback: the browser's own requests (a late /favicon.ico) must not be taken for one.
 const rp = createServer((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
+  if (url.pathname !== '/cb') {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
   let body = '';
   req.on('data', (d) => { body += d; });
   req.on('end', () => {
@@ -161,7 +167,8 @@ try {
   await page.goto(third.url);
   const url3 = await cb3;
   await page.waitForSelector('#done');
-  check(url3.method === 'POST' && url3.search === '', 'form_post: the callback is a POST');
+  check(url3.method === 'POST' && url3.search === '',
+    `form_post: the callback is a POST (${url3.method} ${url3.pathname}${url3.search})`);
   check(/^[A-Za-z0-9_-]{43}$/.test(url3.form.get('code') || '') &&
     url3.form.get('state') === third.state && url3.form.get('iss') === ISSUER,
   'form_post: code, state and iss in the posted form');
