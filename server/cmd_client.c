@@ -3,14 +3,8 @@
  * `client add|list|show`: OIDC clients for installs that do not come from v1.
  *
  * A confidential client's secret is 64 characters of [A-Za-z0-9] (like v1's), printed once
- * and stored only as a bcrypt ($2b$) hash at cost CLIENT_SECRET_BCRYPT_COST. Why bcrypt and
- * not yescrypt: imported v1 secrets are bcrypt, so every secret goes through one verifier
- * with one known cost profile, and Zitadel-compatible tooling can still read the hash. Why
- * cost 10: a 64-character random secret (~380 bits) cannot be guessed at any cost, so the
- * cost only matters if the stored hashes leak together with a weak secret, which this
- * command never makes; 10 (~50 ms per check) keeps a failed-secret flood expensive for the
- * attacker's connection budget rather than ours, and the token endpoint remembers a
- * verified secret briefly, so a legitimate client pays it rarely.
+ * and stored only as a bcrypt hash (cli_secret_new() in server/cli.c says why bcrypt, cost 10).
+ * API apps (`api add`, server/cmd_api.c) are listed and shown here too.
  */
 #include <crypt.h>
 #include <getopt.h>
@@ -28,8 +22,6 @@
 #include "server/commands.h"
 #include "storage/repo.h"
 
-#define CLIENT_SECRET_LEN 64
-#define CLIENT_SECRET_BCRYPT_COST 10
 #define URIS_MAX 32
 #define URI_MAX 2048
 
@@ -76,23 +68,6 @@ static bool valid_client_id(const char *s)
         if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '/')
             return false;
     return true;
-}
-
-static char *hash_secret(const char *secret)
-{
-    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-    struct crypt_data *cd = calloc(1, sizeof *cd);
-    char *res = NULL;
-    if (!cd)
-        return NULL;
-    if (crypt_gensalt_rn("$2b$", CLIENT_SECRET_BCRYPT_COST, NULL, 0, setting, sizeof setting)) {
-        const char *h = crypt_rn(secret, setting, cd, sizeof *cd);
-        if (h && h[0] == '$')
-            res = strdup(h);
-    }
-    OPENSSL_cleanse(cd, sizeof *cd);
-    free(cd);
-    return res;
 }
 
 static json_t *client_json(const Koderid__V2__Client *c)
@@ -169,6 +144,8 @@ static int client_add(int argc, char **argv)
     int r, c;
 
     if ((r = cli_common_args("client", &argc, argv, &co)) != 0)
+        return r;
+    if ((r = cli_check_options("client", argc, argv, opts)) != 0)
         return r;
     opterr = 0;
     optind = 1;
@@ -262,7 +239,7 @@ static int client_add(int argc, char **argv)
     _cleanup_free_ char *org_id = NULL;
     _cleanup_free_ char *project_id = NULL;
     _cleanup_free_ char *hash = NULL;
-    char secret[CLIENT_SECRET_LEN + 1] = "", new_id[21], app_id[21];
+    char secret[CLI_SECRET_LEN + 1] = "", new_id[21], app_id[21];
     Koderid__V2__Project *p = NULL;
     Koderid__V2__Client *existing = NULL;
     int status = CLI_EXIT_FAIL;
@@ -275,7 +252,7 @@ static int client_add(int argc, char **argv)
         }
         project_id = strdup(project);
         org_id = strdup(p->org_id ? p->org_id : "");
-    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, &org_id, &project_id, &e) < 0) {
+    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, "--project ID", &org_id, &project_id, &e) < 0) {
         cli_fail("%s", e.msg);
         goto out;
     }
@@ -287,11 +264,9 @@ static int client_add(int argc, char **argv)
         cli_fail("client '%s' already exists", client_id);
         goto out;
     }
-    if (auth != 2) {
-        if (rand_alnum(secret, CLIENT_SECRET_LEN) < 0 || !(hash = hash_secret(secret))) {
-            cli_fail("client secret: generation or hashing failed");
-            goto out;
-        }
+    if (auth != 2 && cli_secret_new(secret, &hash) < 0) {
+        cli_fail("client secret: generation or hashing failed");
+        goto out;
     }
     id_new(app_id);
     int64_t now = (int64_t)time(NULL);
@@ -370,7 +345,9 @@ out:
 static int parse_json_flag(int argc, char **argv, bool *json, int *ret_optind)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    int c;
+    int c, r;
+    if ((r = cli_check_options("client", argc, argv, opts)) != 0)
+        return r;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -417,7 +394,9 @@ static int client_list(int argc, char **argv)
                 json_array_append_new(arr, client_json(c));
             else
                 printf("%s\t%s\t%s\t%s\n", c->client_id,
-                       c->app_type >= 0 && c->app_type < 3 ? app_types[c->app_type] : "?",
+                       c->kind == KODERID__V2__CLIENT_KIND__CLIENT_API ? "api"
+                       : c->app_type >= 0 && c->app_type < 3       ? app_types[c->app_type]
+                                                                   : "?",
                        c->auth_method >= 0 && c->auth_method < 4 ? auth_methods[c->auth_method]
                                                                  : "?",
                        c->name ? c->name : "");
