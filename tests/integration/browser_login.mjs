@@ -165,15 +165,15 @@ try {
   check(url2.searchParams.get('state') === second.state, 'second state');
 
   // 4b. response_mode=form_post: the page's script (allowed by its CSP hash) posts the answer.
-  const third = authorizeUrl({ prompt: 'none', response_mode: 'form_post' });
-  const cb3 = nextCallback(20000);
-  await page.goto(third.url);
-  const url3 = await cb3;
+  const posted = authorizeUrl({ prompt: 'none', response_mode: 'form_post' });
+  const cbPosted = nextCallback(20000);
+  await page.goto(posted.url);
+  const urlPosted = await cbPosted;
   await page.waitForSelector('#done');
-  check(url3.method === 'POST' && url3.search === '',
-    `form_post: the callback is a POST (${url3.method} ${url3.pathname}${url3.search})`);
-  check(/^[A-Za-z0-9_-]{43}$/.test(url3.form.get('code') || '') &&
-    url3.form.get('state') === third.state && url3.form.get('iss') === ISSUER,
+  check(urlPosted.method === 'POST' && urlPosted.search === '',
+    `form_post: the callback is a POST (${urlPosted.method} ${urlPosted.pathname}${urlPosted.search})`);
+  check(/^[A-Za-z0-9_-]{43}$/.test(urlPosted.form.get('code') || '') &&
+    urlPosted.form.get('state') === posted.state && urlPosted.form.get('iss') === ISSUER,
   'form_post: code, state and iss in the posted form');
 
   // 5. prompt=login asks again.
