@@ -34,7 +34,8 @@ async function refused(p, error, what) {
     await p;
     check(false, what, 'no error');
   } catch (err) {
-    check(err.error === error, what, err);
+    // RFC 6749 5.2: every token-endpoint error here is a 400 (a ResponseBodyError's status).
+    check(err.error === error && (err.status ?? 400) === 400, what, err);
   }
 }
 
