@@ -4,22 +4,6 @@
 # administration.
 . "$(dirname "$0")/lib_server.sh"
 
-out=$WORK/out
-err=$WORK/err
-run() { # expected-exit, args...; stdout in $out, stderr in $err
-  local want=$1; shift
-  local rc=0
-  "$BIN" "$@" >"$out" 2>"$err" || rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "  '$*' exited $rc, wanted $want; stderr: $(head -c 300 "$err")"
-    return 1
-  fi
-}
-jqe() { jq -e "$@" >/dev/null; }
-one_line_err() { [ "$(wc -l <"$err")" -eq 1 ] && [ ! -s "$out" ]; }
-err_has() { grep -q -- "$1" "$err" || { echo "  stderr lacks '$1': $(cat "$err")"; return 1; }; }
-out_has() { grep -q -- "$1" "$out" || { echo "  stdout lacks '$1': $(head -c 500 "$out")"; return 1; }; }
-
 # --version, --help, help COMMAND
 expect "--version exits 0" run 0 --version
 expect "--version prints name and version" grep -Eq '^koder-id-v2-gateway [0-9]+\.[0-9]+\.[0-9]+$' "$out"
@@ -95,6 +79,27 @@ uid=$(cat "$out")
 expect "the same username again exits 1" bash -c "! printf 'x\n' | '$BIN' user add --config '$conf' --username ALICE --email b@example.com --password-stdin >'$out' 2>'$err'"
 expect "...saying it is taken" err_has "taken"
 expect "an empty password exits 1" bash -c "! printf '\n' | '$BIN' user add --config '$conf' --username bob --email b@example.com --password-stdin >/dev/null 2>&1"
+
+# user password (the effect on sign-in is checked in browser_login.sh)
+pw() { # expected-exit, password line, args...
+  local want=$1 line=$2; shift 2
+  local rc=0
+  printf '%s\n' "$line" | "$BIN" user password --config "$conf" "$@" >"$out" 2>"$err" || rc=$?
+  [ "$rc" -eq "$want" ] || { echo "  user password $* exited $rc, wanted $want: $(cat "$err")"; return 1; }
+}
+expect "user password by id exits 0" pw 0 'a new battery staple' --user "$uid" --password-stdin
+expect "...and prints the id" grep -qx "$uid" "$out"
+expect "user password by login name, --change-required" pw 0 'another one here' --user ALICE --password-stdin --change-required
+expect "...prints the same id" grep -qx "$uid" "$out"
+expect "user password: an unknown user exits 1" pw 1 'a new battery staple' --user nobody --password-stdin
+expect "...saying so in one line" one_line_err
+expect "...naming the problem" err_has "no such user"
+expect "user password: too short exits 1" pw 1 'short' --user alice --password-stdin
+expect "...naming the rule" err_has "at least 8 characters"
+expect "user password: an empty line exits 1" pw 1 '' --user alice --password-stdin
+expect "user password without --password-stdin exits 2" run 2 user password --config "$conf" --user alice
+expect "user password without --user exits 2" run 2 user password --config "$conf" --password-stdin
+expect "user password --password=x exits 2" run 2 user password --config "$conf" --user alice --password=x
 
 # client add / list / show
 expect "client add web --json exits 0" run 0 client add --config "$conf" --name "Demo app" --type web --redirect-uri http://127.0.0.1:8191/callback --redirect-uri https://app.example.com/cb --post-logout-uri https://app.example.com/ --json
