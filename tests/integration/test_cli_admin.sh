@@ -250,8 +250,8 @@ new_secret=$(jq -r .client_secret "$out")
 expect "the old secret is refused at once (it was verified and cached before)" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_code}' -u 'svc-api:$m_secret' -d grant_type=client_credentials '$TOKEN') = 401 ]"
 expect "the new secret works" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_code}' -u 'svc-api:$new_secret' -d grant_type=client_credentials '$TOKEN') = 200 ]"
 
-stop_server
-expect "serve stopped cleanly" true
+expect "serve stops cleanly (exit 0)" stop_server
+expect "no sanitizer report in the server log" bash -c "! grep -qE 'runtime error:|Sanitizer' '$LOG'"
 expect "no secret in the server log" bash -c "! grep -qE '$m_secret|$new_secret|$jwt_secret|$api_secret' '$LOG'"
 expect "no secret stored in clear" bash -c "! grep -rqaE '$m_secret|$new_secret|$api_secret' '$WORK/data' '$WORK/b1.bak'"
 
