@@ -8,13 +8,14 @@
 //   ISSUER, LOGIN, PASSWORD, WEB_ID/WEB_SECRET (basic, opaque, refresh), POST_ID/POST_SECRET
 //   (post, JWT access token, refresh), API_ID/API_SECRET (API app, basic, WEB's project),
 //   API_OTHER_ID/API_OTHER_SECRET (another project), PKJ_ID + PKJ_KEY (API app,
-//   private_key_jwt, RSA PKCS#8 file) and PKJ_PUB, M_OPAQUE/M_OPAQUE_SECRET/M_OPAQUE_ID,
-//   M_JWT/M_JWT_SECRET/M_JWT_ID, M_KEY_ID + M_KEY (EC PKCS#8 file, kid "mk"), SEED (a command
-//   line prefix that runs grants_seed on the store), USER_ID (the human's id).
+//   private_key_jwt, RSA PKCS#8 file, key id PKJ_KID) and PKJ_PUB,
+//   M_OPAQUE/M_OPAQUE_SECRET/M_OPAQUE_ID, M_JWT/M_JWT_SECRET/M_JWT_ID, M_KEY_ID + M_KEY (EC
+//   PKCS#8 file, key id M_KID), ORG_ID (the project's org; LOGIN holds role `admin` on
+//   PROJECT_ID), SEED (a command line prefix that runs grants_seed on the store).
 // TAP lines without the plan; exit 0 only when every check held.
 import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, createPublicKey, randomUUID } from 'node:crypto';
 import * as jose from 'jose';
 import * as client from 'openid-client';
 import { browserLogin, check, failures } from './rp_lib.mjs';
@@ -33,7 +34,8 @@ async function refused(p, error, what) {
     await p;
     check(false, what, 'no error');
   } catch (err) {
-    check(err.error === error, what, err);
+    // RFC 6749 5.2: every token-endpoint error here is a 400 (a ResponseBodyError's status).
+    check(err.error === error && (err.status ?? 400) === 400, what, err);
   }
 }
 
@@ -145,28 +147,28 @@ try {
 
   // private_key_jwt (RS256 API app)
   const pkjConfig = await client.discovery(issuer, env.PKJ_ID, undefined,
-    client.PrivateKeyJwt({ key: pkjKey, kid: 'pk1' }), insecure);
+    client.PrivateKeyJwt({ key: pkjKey, kid: env.PKJ_KID }), insecure);
   const i3 = await client.tokenIntrospection(pkjConfig, t5.access_token);
   check(i3.active === true && i3.sub === t5.claims().sub,
     'private_key_jwt: openid-client introspects with a signed assertion');
-  const a1 = await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, INTROSPECT);
+  const a1 = await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, INTROSPECT);
   const withAssertion = (a) => ({ token: t5.access_token, client_assertion_type: ASSERTION_TYPE, client_assertion: a });
   const ok1 = await post(INTROSPECT, withAssertion(a1));
   const replay = await post(INTROSPECT, withAssertion(a1));
   check(ok1.status === 200 && ok1.json.active === true && replay.status === 401 &&
     replay.json.error === 'invalid_client', 'private_key_jwt: a reused jti is refused', replay);
-  const expired = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, env.ISSUER, { expIn: -120 })));
+  const expired = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, env.ISSUER, { expIn: -120 })));
   check(expired.status === 401 && expired.json.error === 'invalid_client', 'private_key_jwt: an expired assertion is refused');
-  const longLived = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, env.ISSUER, { expIn: 86400 })));
+  const longLived = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, env.ISSUER, { expIn: 86400 })));
   check(longLived.status === 401, 'private_key_jwt: an assertion valid for a day is refused');
-  const otherAud = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, 'https://elsewhere.example')));
+  const otherAud = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, 'https://elsewhere.example')));
   check(otherAud.status === 401, 'private_key_jwt: another audience is refused');
-  const noJti = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, env.ISSUER, { jti: null })));
+  const noJti = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, env.ISSUER, { jti: null })));
   check(noJti.status === 401, 'private_key_jwt: an assertion without jti is refused');
   const now = Math.floor(Date.now() / 1000);
   const claims = b64u(JSON.stringify({ iss: env.PKJ_ID, sub: env.PKJ_ID, aud: env.ISSUER, iat: now, exp: now + 60, jti: randomUUID() }));
-  const none = `${b64u(JSON.stringify({ alg: 'none', kid: 'pk1' }))}.${claims}.`;
-  const hsInput = `${b64u(JSON.stringify({ alg: 'HS256', kid: 'pk1', typ: 'JWT' }))}.${claims}`;
+  const none = `${b64u(JSON.stringify({ alg: 'none', kid: env.PKJ_KID }))}.${claims}.`;
+  const hsInput = `${b64u(JSON.stringify({ alg: 'HS256', kid: env.PKJ_KID, typ: 'JWT' }))}.${claims}`;
   const hs = `${hsInput}.${createHmac('sha256', readFileSync(env.PKJ_PUB)).update(hsInput).digest('base64url')}`;
   const rNone = await post(INTROSPECT, withAssertion(none));
   const rHs = await post(INTROSPECT, withAssertion(hs));
@@ -196,7 +198,7 @@ try {
   check(human.status === 401, 'client_credentials: a human user is not a machine client');
 
   // ---- jwt-bearer (machine user with a key) ----
-  const ja = await assertion(machineKey, 'ES256', 'mk', env.M_KEY_ID, env.ISSUER);
+  const ja = await assertion(machineKey, 'ES256', env.M_KID, env.M_KEY_ID, env.ISSUER);
   // The assertion is the only credential: a public-client configuration (client_id only).
   const keyConfig = await client.discovery(issuer, env.M_KEY_ID, undefined, client.None(), insecure);
   const jb = await client.genericGrantRequest(keyConfig, JWT_BEARER, { assertion: ja, scope: 'openid' });
@@ -204,9 +206,9 @@ try {
   check(jbp.sub === env.M_KEY_ID && !jb.id_token, 'jwt-bearer: a signed assertion gets the machine user a token');
   const jr = await post(TOKEN, { grant_type: JWT_BEARER, assertion: ja });
   check(jr.status === 400 && jr.json.error === 'invalid_grant', 'jwt-bearer: a reused assertion (jti) is invalid_grant');
-  const jexp = await post(TOKEN, { grant_type: JWT_BEARER, assertion: await assertion(machineKey, 'ES256', 'mk', env.M_KEY_ID, env.ISSUER, { expIn: -300 }) });
+  const jexp = await post(TOKEN, { grant_type: JWT_BEARER, assertion: await assertion(machineKey, 'ES256', env.M_KID, env.M_KEY_ID, env.ISSUER, { expIn: -300 }) });
   check(jexp.status === 400 && jexp.json.error === 'invalid_grant', 'jwt-bearer: an expired assertion is invalid_grant');
-  const jrs = await post(TOKEN, { grant_type: JWT_BEARER, assertion: await assertion(pkjKey, 'RS256', 'mk', env.M_KEY_ID, env.ISSUER) });
+  const jrs = await post(TOKEN, { grant_type: JWT_BEARER, assertion: await assertion(pkjKey, 'RS256', env.M_KID, env.M_KEY_ID, env.ISSUER) });
   check(jrs.status === 400 && jrs.json.error === 'invalid_grant', "jwt-bearer: another key's signature is invalid_grant");
 
   // ---- revocation ----
@@ -238,6 +240,14 @@ try {
   const i7 = await client.tokenIntrospection(apiConfig, t7.access_token);
   check(i7.active === false, 'revoke: a revoked JWT access token is inactive (deny-list)');
 
+  // ---- role claims from a grant made with `grant add` ----
+  const tr = await signIn(webConfig, 'https://app.example/cb', 'openid urn:zitadel:iam:org:project:role:admin');
+  const ri = await client.fetchUserInfo(webConfig, tr.access_token, tr.claims().sub);
+  const roles = ri['urn:zitadel:iam:org:project:roles'];
+  check(roles && Object.keys(roles).join() === 'admin' && Object.keys(roles.admin).join() === env.ORG_ID &&
+    ri[`urn:zitadel:iam:org:project:${env.PROJECT_ID}:roles`]?.admin?.[env.ORG_ID] === roles.admin[env.ORG_ID],
+  'roles: the role made by role add and granted by grant add is in the role claims at userinfo', { ri, scope: tr.scope });
+
   // ---- a locked user's refresh tokens end ----
   const t8 = await signIn(webConfig, 'https://app.example/cb', 'openid offline_access');
   execSync(`${env.SEED} state ${t8.claims().sub} 4`);
@@ -246,6 +256,53 @@ try {
   execSync(`${env.SEED} state ${t8.claims().sub} 1`);
   await refused(client.refreshTokenGrant(webConfig, t8.refresh_token), 'invalid_grant',
     'refresh: ... and stays ended after unlocking');
+
+  // ---- alg confusion and forged hints (issue 5's hostile cases), each with the spec's answer ----
+  {
+    const keys = await (await fetch(`${env.ISSUER}/oauth/v2/keys`)).json();
+    const ours = keys.keys.find((k) => k.kty === 'RSA');
+    const ourPem = createPublicKey({ key: ours, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+    const hs = (payload, kid, pem) => {
+      const input = `${b64u(JSON.stringify({ alg: 'HS256', kid, typ: 'JWT' }))}.${payload}`;
+      return `${input}.${createHmac('sha256', pem).update(input).digest('base64url')}`;
+    };
+    const none = (payload, kid) => `${b64u(JSON.stringify({ alg: 'none', kid }))}.${payload}.`;
+    const tj = await signIn(postConfig, 'https://post.example/cb', 'openid');
+    const atBody = tj.access_token.split('.')[1];
+    for (const [name, tok] of [['HS256 keyed with our public key', hs(atBody, ours.kid, ourPem)],
+      ['alg none', none(atBody, ours.kid)]]) {
+      const r = await fetch(`${env.ISSUER}/oidc/v1/userinfo`, { headers: { authorization: `Bearer ${tok}` } });
+      const body = await r.json().catch(() => ({}));
+      const www = r.headers.get('www-authenticate') || '';
+      check(r.status === 401 && body.error === 'invalid_token' && /^Bearer realm="[^"]*", error="invalid_token"/.test(www),
+        `userinfo: a JWT access token re-signed ${name} is 401 invalid_token with WWW-Authenticate Bearer error="invalid_token" (RFC 6750 3.1)`,
+        `${r.status} ${JSON.stringify(body)} ${www}`);
+      const i = await client.tokenIntrospection(apiConfig, tok);
+      check(i.active === false, `introspection: ... and is active: false (RFC 7662 2.2)`, i);
+    }
+    const mkPem = createPublicKey(readFileSync(env.M_KEY)).export({ type: 'spki', format: 'pem' });
+    for (const [name, mk] of [['HS256 keyed with its public key', (p) => hs(p, 'mk', mkPem)], ['alg none', (p) => none(p, 'mk')]]) {
+      const t0 = Math.floor(Date.now() / 1000);
+      const p = b64u(JSON.stringify({ iss: env.M_KEY_ID, sub: env.M_KEY_ID, aud: env.ISSUER, iat: t0, exp: t0 + 60, jti: randomUUID() }));
+      const r = await post(TOKEN, { grant_type: JWT_BEARER, assertion: mk(p) });
+      check(r.status === 400 && r.json.error === 'invalid_grant',
+        `jwt-bearer: an assertion with ${name} is 400 invalid_grant (RFC 7523 3.1)`, r);
+    }
+    // end_session: a hint must be ours and for the client named (RP-Initiated Logout 1.0, 2).
+    const idBody = tj.id_token.split('.')[1];
+    const endSession = async (q) => {
+      const r = await fetch(`${env.ISSUER}/oidc/v1/end_session?${new URLSearchParams(q)}`, { redirect: 'manual' });
+      return { status: r.status, location: r.headers.get('location') };
+    };
+    for (const [name, hint] of [['HS256 keyed with our public key', hs(idBody, ours.kid, ourPem)], ['alg none', none(idBody, ours.kid)]]) {
+      const r = await endSession({ id_token_hint: hint });
+      check(r.status === 400 && r.location === null, `end_session: an id_token_hint re-signed ${name} is refused with a 400 page`, r);
+    }
+    const wrongClient = await endSession({ id_token_hint: tj.id_token, client_id: env.WEB_ID });
+    const rightClient = await endSession({ id_token_hint: tj.id_token, client_id: env.POST_ID });
+    check(wrongClient.status === 400 && wrongClient.location === null && rightClient.status === 302,
+      "end_session: a genuine hint with another client's client_id is refused with a 400 page", { wrongClient, rightClient });
+  }
 } catch (err) {
   check(false, 'the suite ran to its end', err);
 }
