@@ -18,7 +18,7 @@ command -v openssl >/dev/null || bail "openssl missing"
 
 gw_init "$1"
 SEED_BIN=$(readlink -f "$2")
-seed() { "$SEED_BIN" "$GW_TMP/data" "$@"; }
+seed() { "$SEED_BIN" --config "$GW_CONF" "$@"; }
 password="correct horse $RANDOM battery"
 gw_user ada "$password" || bail "user add failed"
 gw_client WEB --name "Web" --type web --auth-method basic --client-id "338293186697035779@koder_shop" \
@@ -55,7 +55,7 @@ ISSUER="$GW_ISSUER" LOGIN=ada PASSWORD="$password" WEB_ID="$WEB_ID" WEB_SECRET="
   M_OPAQUE=svc-opaque M_OPAQUE_SECRET=machine-secret-1 M_OPAQUE_ID=910000000000000001 \
   M_JWT=svc-jwt M_JWT_SECRET=machine-secret-2 M_JWT_ID=910000000000000002 \
   M_KEY_ID=910000000000000003 M_KEY="$GW_TMP/mk.pem" \
-  SEED="$SEED_BIN $GW_TMP/data" \
+  SEED="$SEED_BIN --config $GW_CONF" \
   node "$here/grants.mjs" >"$GW_TMP/grants.tap" || status=$?
 cat "$GW_TMP/grants.tap"
 n=$(grep -cE '^(not )?ok ' "$GW_TMP/grants.tap")
