@@ -109,8 +109,19 @@ int oidc_authorize_issue(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *a
         if (u)
             koderid__v2__user__free_unpacked(u, NULL);
         if (cr == -E_ACCESS_DENIED) {
-            oidc_authorize_redirect_error(ctx, ar->redirect_uri, ar->state, cr, ce.msg, status,
-                                          resp);
+            /*
+             * v1 keeps the browser on its login UI with the reason (Errors.User.GrantRequired,
+             * Errors.User.ProjectRequired) and never returns to the app; prompt=none allows
+             * no page, so only then does the client hear access_denied.
+             */
+            bool silent = false;
+            for (size_t i = 0; i < ar->n_prompt; i++)
+                silent = silent || strcmp(ar->prompt[i], "none") == 0;
+            if (silent)
+                oidc_authorize_redirect_error(ctx, ar->redirect_uri, ar->state, cr, ce.msg, status,
+                                              resp);
+            else
+                oidc_html_error(resp, 403, "Login not possible", ce.msg);
             oidc_response_note(resp, "client_id=%s sub=%s sign-in denied: %s", ar->client_id,
                                user_id, ce.msg);
             return 0;
@@ -326,13 +337,15 @@ static bool form_content_type(const struct oidc_request *req)
     return next == '\0' || next == ';' || next == ' ';
 }
 
-/* Whether the user behind a session may still be signed in without a new login. */
+/* Whether the user behind a session may still be signed in without a new login. A user whose
+ * password must change (set by an operator after the session began) goes through the login
+ * page, which asks for the new password before any code is issued. */
 static bool user_can_sign_in(struct oidc_ctx *ctx, const char *user_id)
 {
     Koderid__V2__User *u = NULL;
     if (repo_user_get(ctx->store, user_id, &u, NULL) < 0)
         return false;
-    bool ok = u->state == 1 && u->type == 1;
+    bool ok = u->state == 1 && u->type == 1 && !u->password_change_required;
     koderid__v2__user__free_unpacked(u, NULL);
     return ok;
 }

@@ -24,8 +24,10 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
 /**
  * Issues an authorization code for the validated request @ar and the signed-in user (stored
  * under code/<sha256 hex>, single use, ctx->code_ttl) and answers with a redirect (@status
- * 302 or 303) to ar->redirect_uri carrying code, state and iss. Returns 0, or a negative code
- * (nothing was answered).
+ * 302 or 303) to ar->redirect_uri carrying code, state and iss. When v1's sign-in checks
+ * (oidc_claims_signin_check) refuse the user, no code is issued: the answer is a 403 page
+ * with the reason (a redirect with access_denied under prompt=none). Returns 0, or a
+ * negative code (nothing was answered).
  */
 int oidc_authorize_issue(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *ar,
                          const char *user_id, int64_t auth_time, char **amr, size_t n_amr,

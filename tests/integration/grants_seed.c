@@ -15,6 +15,8 @@
  *   hash client|user ID                        (prints the stored secret hash)
  *   rt CLIENT_ID USER_ID N                     (N refresh tokens, one family each; printed)
  *   code CLIENT_ID USER_ID REDIRECT_URI N      (N authorization codes; printed)
+ *   project ID ROLE_ASSERTION ROLE_CHECK HAS_PROJECT_CHECK ORG_ID|-
+ *                                              (a project's v1 flags, 0 or 1; - keeps its org)
  * A BCRYPT_COST of yN makes a yescrypt hash at cost N instead (never rehashed: the bench
  * shows with it that a verified secret is not checked again on every request).
  */
@@ -166,6 +168,21 @@ static int seed(struct store *s, int argc, char **argv)
         c->n_grant_types--;
         free(g);
         koderid__v2__client__free_unpacked(c, NULL);
+    } else if (strcmp(cmd, "project") == 0 && argc == 7) {
+        Koderid__V2__Project *p = NULL;
+        if (repo_project_get(s, argv[2], &p, &e) < 0)
+            return fail("project", &e);
+        p->project_role_assertion = atoi(argv[3]) != 0;
+        p->project_role_check = atoi(argv[4]) != 0;
+        p->has_project_check = atoi(argv[5]) != 0;
+        char *old_org = p->org_id;
+        if (strcmp(argv[6], "-") != 0)
+            p->org_id = argv[6];
+        char key[REPO_KEY_MAX];
+        if (repo_key(key, "project/%s", p->id) < 0 || repo_put(s, key, &p->base, 0, NULL, &e) < 0)
+            rc = fail("project", &e);
+        p->org_id = old_org;
+        koderid__v2__project__free_unpacked(p, NULL);
     } else if (strcmp(cmd, "state") == 0 && argc == 4) {
         Koderid__V2__User *u = NULL;
         if (repo_user_get(s, argv[2], &u, &e) < 0)
