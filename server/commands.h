@@ -13,6 +13,12 @@ int cmd_check(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_client(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+/* server/cmd_machine.c, cmd_api.c, cmd_project.c (project, role, grant) */
+int cmd_machine(int argc, char **argv);
+int cmd_api(int argc, char **argv);
+int cmd_project(int argc, char **argv);
+int cmd_role(int argc, char **argv);
+int cmd_grant(int argc, char **argv);
 /* server/cmd_import.c (import-zitadel); a weak placeholder in main.c until it lands */
 int cmd_import_zitadel(int argc, char **argv);
 /* server/cmd_backup.c (export, import-backup); weak placeholders in main.c until they land */

@@ -96,6 +96,27 @@ expect "the same username again exits 1" bash -c "! printf 'x\n' | '$BIN' user a
 expect "...saying it is taken" err_has "taken"
 expect "an empty password exits 1" bash -c "! printf '\n' | '$BIN' user add --config '$conf' --username bob --email b@example.com --password-stdin >/dev/null 2>&1"
 
+# user password (the effect on sign-in is checked in browser_login.sh)
+pw() { # expected-exit, password line, args...
+  local want=$1 line=$2; shift 2
+  local rc=0
+  printf '%s\n' "$line" | "$BIN" user password --config "$conf" "$@" >"$out" 2>"$err" || rc=$?
+  [ "$rc" -eq "$want" ] || { echo "  user password $* exited $rc, wanted $want: $(cat "$err")"; return 1; }
+}
+expect "user password by id exits 0" pw 0 'a new battery staple' --user "$uid" --password-stdin
+expect "...and prints the id" grep -qx "$uid" "$out"
+expect "user password by login name, --change-required" pw 0 'another one here' --user ALICE --password-stdin --change-required
+expect "...prints the same id" grep -qx "$uid" "$out"
+expect "user password: an unknown user exits 1" pw 1 'a new battery staple' --user nobody --password-stdin
+expect "...saying so in one line" one_line_err
+expect "...naming the problem" err_has "no such user"
+expect "user password: too short exits 1" pw 1 'short' --user alice --password-stdin
+expect "...naming the rule" err_has "at least 8 characters"
+expect "user password: an empty line exits 1" pw 1 '' --user alice --password-stdin
+expect "user password without --password-stdin exits 2" run 2 user password --config "$conf" --user alice
+expect "user password without --user exits 2" run 2 user password --config "$conf" --password-stdin
+expect "user password --password=x exits 2" run 2 user password --config "$conf" --user alice --password=x
+
 # client add / list / show
 expect "client add web --json exits 0" run 0 client add --config "$conf" --name "Demo app" --type web --redirect-uri http://127.0.0.1:8191/callback --redirect-uri https://app.example.com/cb --post-logout-uri https://app.example.com/ --json
 expect "--json is one object with id and a 64-char secret" jqe '(.client_id|test("^[0-9]{18}$")) and (.client_secret|test("^[A-Za-z0-9]{64}$")) and (keys|length==2)' "$out"
@@ -129,6 +150,16 @@ expect "keys list shows one signing v2 key" bash -c "grep -Ec '^[0-9]{18}\sRS256
 expect "check exits 0" run 0 check --config "$conf"
 expect "check prints the counts" bash -c "grep -qx 'users: 1' '$out' && grep -qx 'clients: 3' '$out' && grep -qx 'orgs: 1' '$out' && grep -qx 'projects: 1' '$out'"
 expect "check prints issuer and the key id" bash -c "grep -qx 'issuer: http://127.0.0.1:18190' '$out' && grep -Eq '^key: [0-9]{18} RS256 signing' '$out'"
+# client add --response-type (v1's three; the grant types follow)
+expect "client add --response-type id_token twice" run 0 client add --config "$conf" --name legacy --type spa --redirect-uri https://legacy.example.com/cb --response-type id_token --response-type 'id_token token' --client-id legacy@demo --json
+expect "...shows both implicit types and only the implicit grant" bash -c "'$BIN' client show --config '$conf' legacy@demo --json | jq -e '.response_types==[\"id_token\",\"id_token token\"] and .grant_types==[\"implicit\"]' >/dev/null"
+expect "client add with code and id_token" run 0 client add --config "$conf" --name mixed --type web --redirect-uri https://mixed.example.com/cb --response-type code --response-type id_token --client-id mixed@demo
+expect "...code, id_token; authorization_code, implicit, refresh_token" bash -c "'$BIN' client show --config '$conf' mixed@demo --json | jq -e '.response_types==[\"code\",\"id_token\"] and .grant_types==[\"authorization_code\",\"implicit\",\"refresh_token\"]' >/dev/null"
+expect "...a client without the option has code" bash -c "'$BIN' client show --config '$conf' my-spa@demo --json | jq -e '.response_types==[\"code\"] and .grant_types==[\"authorization_code\",\"refresh_token\"]' >/dev/null"
+expect "client add with a bad response type exits 2" run 2 client add --config "$conf" --name n --type web --redirect-uri https://a/cb --response-type token
+expect "...one line" one_line_err
+expect "client add with a hybrid response type exits 2" run 2 client add --config "$conf" --name n --type web --redirect-uri https://a/cb --response-type 'code id_token'
+
 expect "check: a --set flag overrides the file" run 0 check --config "$conf" --set issuer=https://id.example.com
 expect "...and shows it" out_has "issuer: https://id.example.com"
 expect "check: env overrides the file" bash -c "KODER_ID_V2_ISSUER=https://env.example.com '$BIN' check --config '$conf' | grep -qx 'issuer: https://env.example.com'"
