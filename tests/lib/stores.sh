@@ -6,7 +6,10 @@
 # data dir a kdb-next tenant of its own instead, so that what is a store per data dir on LMDB
 # is a tenant per data dir on kdb-next.
 #
-#   stores_kdbnext          true when the gateways of this test use kdb-next
+#   stores_kdbnext          true when the gateways of this test use kdb-next: STORES_BACKEND
+#                           when the test sets it (tests/integration/lib_server.sh, which writes
+#                           the storage keys into its configs itself), else the environment's
+#                           KODER_ID_V2_STORAGE
 #   store_tenant DIR        prints DIR's tenant: on kdb-next 1000002 + the first 48 bits of
 #                           sha256(DIR) (never the environment's 1000001, never preseeded);
 #                           on LMDB 1, the tenant of every LMDB store
@@ -17,7 +20,7 @@
 #                           config file, so a test that uses these calls store_conf_own_tenant
 #                           first, which drops KODER_ID_V2_KDBNEXT_TENANT.
 
-stores_kdbnext() { [ "${KODER_ID_V2_STORAGE:-}" = kdbnext ]; }
+stores_kdbnext() { [ "${STORES_BACKEND:-${KODER_ID_V2_STORAGE:-lmdb}}" = kdbnext ]; }
 
 store_tenant() {
   if stores_kdbnext; then
