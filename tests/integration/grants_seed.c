@@ -17,6 +17,8 @@
  *   code CLIENT_ID USER_ID REDIRECT_URI N      (N authorization codes; printed)
  *   project ID ROLE_ASSERTION ROLE_CHECK HAS_PROJECT_CHECK ORG_ID|-
  *                                              (a project's v1 flags, 0 or 1; - keeps its org)
+ *   profile USER_ID NICKNAME GENDER PHONE      (GENDER 1 female, 2 male, 3 diverse; the phone
+ *                                              is marked verified)
  * A BCRYPT_COST of yN makes a yescrypt hash at cost N instead (never rehashed: the bench
  * shows with it that a verified secret is not checked again on every request).
  */
@@ -183,6 +185,20 @@ static int seed(struct store *s, int argc, char **argv)
             rc = fail("project", &e);
         p->org_id = old_org;
         koderid__v2__project__free_unpacked(p, NULL);
+    } else if (strcmp(cmd, "profile") == 0 && argc == 6) {
+        Koderid__V2__User *u = NULL;
+        if (repo_user_get(s, argv[2], &u, &e) < 0)
+            return fail("user", &e);
+        char *old_nick = u->nick_name, *old_phone = u->phone;
+        u->nick_name = argv[3];
+        u->gender = atoi(argv[4]);
+        u->phone = argv[5];
+        u->phone_verified = true;
+        if (repo_user_put(s, u, &e) < 0)
+            rc = fail("profile", &e);
+        u->nick_name = old_nick;
+        u->phone = old_phone;
+        koderid__v2__user__free_unpacked(u, NULL);
     } else if (strcmp(cmd, "state") == 0 && argc == 4) {
         Koderid__V2__User *u = NULL;
         if (repo_user_get(s, argv[2], &u, &e) < 0)
