@@ -47,7 +47,7 @@ expect "grant add without --role" usage_err grant add "${C[@]}" --user u --proje
 expect "grant add with --json twice" usage_err grant add "${C[@]}" --user u --project p --role r --json --json
 expect "a flag with a value" usage_err project list "${C[@]}" --json=yes
 expect "an option without its value" usage_err machine add "${C[@]}" --username
-expect "nothing was created by the usage errors" test ! -e "$WORK/data/data.mdb"
+expect "nothing was created by the usage errors" store_empty "$BIN" "$conf" "$WORK/data"
 
 # ---- option names are exact (getopt_long would take a unique prefix) ----
 expect "user add --user (for --username) exits 2" bash -c "printf 'pw\n' | '$BIN' user add --config '$conf' --user u --email u@example.com --password-stdin >'$out' 2>'$err'; [ \$? = 2 ]"
@@ -58,7 +58,7 @@ expect "keys list --js exits 2" usage_err keys list "${C[@]}" --js
 expect "machine add --user (for --username) exits 2" usage_err machine add "${C[@]}" --user s
 expect "--conf (for --config) exits 2" usage_err machine list --conf "$conf"
 expect "a short option exits 2" usage_err machine list "${C[@]}" -j
-expect "nothing was created by them" test ! -e "$WORK/data/data.mdb"
+expect "nothing was created by them" store_empty "$BIN" "$conf" "$WORK/data"
 
 # ---- machine users ----
 expect "machine add exits 0" run 0 machine add "${C[@]}" --username svc-plain --name "Plain service"

@@ -69,20 +69,12 @@ jq_report() { "$py" -c "import json,sys; r=json.load(open(sys.argv[1])); print($
 secrets=$fx/secrets.json
 C=$(conf main)
 D=$tmp/main/data
-no_store() { # config, data dir: nothing was written (on LMDB, not even the file)
-  if stores_kdbnext; then
-    local out
-    out=$("$dump" --config "$1") && [ -z "$out" ]
-  else
-    [ ! -e "$2/data.mdb" ]
-  fi
-}
 
 # ---- dry run on an empty store ----
 imp "$C" --dsn "$(dsn inv)" --dry-run
 st=$?
 check "dry run on an empty store exits 0" test $st = 0
-check "dry run leaves no store behind" no_store "$C" "$D"
+check "dry run leaves no store behind" store_empty "$gw" "$C" "$D"
 check "dry run plans 65 client creations" test "$(grep -c '^plan create    client' "$tmp/out")" = 65
 
 # ---- import the Koder inventory ----

@@ -19,6 +19,10 @@
 #                           on kdb-next kdbnext.tenant = TENANT). The environment overrides a
 #                           config file, so a test that uses these calls store_conf_own_tenant
 #                           first, which drops KODER_ID_V2_KDBNEXT_TENANT.
+#   store_empty GATEWAY CONFIG DIR
+#                           true when nothing was ever written to the store of CONFIG, whose
+#                           data dir is DIR: on LMDB not even its file exists; on kdb-next
+#                           `GATEWAY export` of it finds no entry
 
 stores_kdbnext() { [ "${STORES_BACKEND:-${KODER_ID_V2_STORAGE:-lmdb}}" = kdbnext ]; }
 
@@ -48,3 +52,11 @@ store_conf() {
 }
 
 store_conf_own_tenant() { unset KODER_ID_V2_KDBNEXT_TENANT; }
+
+store_empty() {
+  if stores_kdbnext; then
+    "$1" export --config "$2" - 2>&1 >/dev/null | grep -q '^exported 0 entries'
+  else
+    [ ! -e "$3/data.mdb" ]
+  fi
+}
