@@ -15,13 +15,8 @@ source "$here/gateway.sh"
 
 bail() { echo "Bail out! $*"; exit 1; }
 gw_need_rp
-gw_need_fixtures
+gw_inventory "$1" "$2"
 fx=$GW_FX
-
-gw_init "$1"
-seed_bin=$(readlink -f "$2")
-seed() { "$seed_bin" --config "$GW_CONF" "$@"; }
-gw_import "$fx/koder-inventory.sql" inv || bail "cannot import the inventory"
 sql() { "$here/pg.sh" psql "$GW_PGDIR" inv -At -c "$1"; }
 
 platform=250000000066288999 ai=250000000056885049 cloud=250000000062481445 bull=250000000069628542
@@ -46,10 +41,10 @@ lifetimes=$(sql "select json_build_object('at', access_token_lifetime / 10000000
 org_json=$(sql "select json_build_object('id', id, 'name', name, 'domain', primary_domain)
   from projections.orgs1 where id = '$org'")
 
-seed project $platform 1 1 0 - || bail "seed project platform"
-seed project $bull 0 0 1 - || bail "seed project bull"
-seed project $ai 0 1 0 - || bail "seed project ai"
-seed project $cloud 0 0 1 250000000099999999 || bail "seed project cloud"
+gw_seed project $platform 1 1 0 - || bail "seed project platform"
+gw_seed project $bull 0 0 1 - || bail "seed project bull"
+gw_seed project $ai 0 1 0 - || bail "seed project ai"
+gw_seed project $cloud 0 0 1 250000000099999999 || bail "seed project cloud"
 gw_start || bail "serve did not start on the imported store"
 
 gw_node_tap "$here/claims.mjs" ISSUER="$GW_ISSUER" SECRETS="$fx/secrets.json" SUB="$sub" \

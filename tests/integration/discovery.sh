@@ -15,21 +15,16 @@ source "$here/gateway.sh"
 bail() { echo "Bail out! $*"; exit 1; }
 gw_need_rp
 command -v openssl >/dev/null || bail "openssl missing"
-gw_need_fixtures
+gw_inventory "$1" "$2"
 fx=$GW_FX
-
-gw_init "$1"
-seed_bin=$(readlink -f "$2")
-seed() { "$seed_bin" --config "$GW_CONF" "$@"; }
-gw_import "$fx/koder-inventory.sql" inv || bail "cannot import the inventory"
 
 vault=250000000251651078 # private_key_jwt app (its RS256 key is imported)
 machine=$(jq -r '.machines["platform-admin"].id' "$fx/secrets.json")
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$GW_TMP/ec.pem" 2>/dev/null
 openssl pkey -in "$GW_TMP/ec.pem" -pubout -out "$GW_TMP/ec.pub"
-seed key $vault ec1 "$GW_TMP/ec.pub" 0 || bail "seed the app's ES256 key"
-seed key "$machine" mk1 "$GW_TMP/ec.pub" 1 || bail "seed the machine user's key"
-seed profile "$(jq -r .users.root.id "$fx/secrets.json")" rooty 3 +41790000000 || bail "seed profile"
+gw_seed key $vault ec1 "$GW_TMP/ec.pub" 0 || bail "seed the app's ES256 key"
+gw_seed key "$machine" mk1 "$GW_TMP/ec.pub" 1 || bail "seed the machine user's key"
+gw_seed profile "$(jq -r .users.root.id "$fx/secrets.json")" rooty 3 +41790000000 || bail "seed profile"
 gw_start || bail "serve did not start on the imported store"
 
 gw_node_tap "$here/discovery.mjs" ISSUER="$GW_ISSUER" SECRETS="$fx/secrets.json" \

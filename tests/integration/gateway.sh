@@ -15,6 +15,8 @@
 #   gw_alive                  true while the server answers /healthz
 #   gw_stop                   SIGTERM, wait; fails on a bad exit or any sanitizer report
 #   gw_log_tail               the server log, as TAP comments
+#   gw_inventory BINARY SEED  gw_init, then v1's Koder inventory imported (gw_import, database
+#                             inv); gw_seed ARGS... runs grants_seed SEED on the store
 #   gw_need_rp                bails out unless openid-client (node_modules here) and jq are there
 #   gw_need_fixtures          bails out unless v1's fixtures are in GW_FX (KODER_FIXTURES, else
 #                             ../shared/fixtures/zitadel beside the source tree, KODER_SRC)
@@ -149,6 +151,16 @@ gw_need_rp() {
     { echo "Bail out! openid-client missing in tests/integration: run scripts/deps.sh test"; exit 1; }
   command -v jq >/dev/null || { echo "Bail out! jq missing: run scripts/deps.sh test"; exit 1; }
 }
+
+gw_inventory() {
+  gw_need_fixtures
+  gw_init "$1"
+  GW_SEED=$(readlink -f "$2")
+  gw_import "$GW_FX/koder-inventory.sql" inv ||
+    { echo "Bail out! cannot import the inventory"; exit 1; }
+}
+
+gw_seed() { "$GW_SEED" --config "$GW_CONF" "$@"; }
 
 gw_need_fixtures() {
   GW_FX=${KODER_FIXTURES:-${KODER_SRC:-$GW_HERE/../..}/../shared/fixtures/zitadel}
