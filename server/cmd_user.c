@@ -137,7 +137,8 @@ static int user_add(int argc, char **argv)
             goto out;
         }
         org_id = strdup(org);
-    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, "--org ID", &org_id, &project_id, &e) < 0) {
+    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, "--org ID", &org_id, &project_id,
+                                       &e) < 0) {
         cli_fail("%s", e.msg);
         goto out;
     }

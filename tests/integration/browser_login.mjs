@@ -38,12 +38,25 @@ const b64url = (buf) => buf.toString('base64url');
 // The relying party's callback.
 const callbacks = [];
 let onCallback = null;
+// A POSTed callback (response_mode=form_post) gets its form body as url.form. Only /cb is the
+// callback: the browser's own requests (a late /favicon.ico) must not be taken for one.
 const rp = createServer((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
-  callbacks.push(url);
-  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-  res.end('<!doctype html><title>callback</title><p id="done">callback ok</p>');
-  if (onCallback) onCallback(url);
+  if (url.pathname !== '/cb') {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  let body = '';
+  req.on('data', (d) => { body += d; });
+  req.on('end', () => {
+    url.method = req.method;
+    url.form = new URLSearchParams(body);
+    callbacks.push(url);
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>callback</title><p id="done">callback ok</p>');
+    if (onCallback) onCallback(url);
+  });
 });
 await new Promise((resolve) => rp.listen(0, '127.0.0.1', resolve));
 const rpPort = rp.address().port;
@@ -150,6 +163,18 @@ try {
   check(/^[A-Za-z0-9_-]{43}$/.test(url2.searchParams.get('code') || ''), 'prompt=none with a session: a code');
   check(url2.searchParams.get('code') !== url.searchParams.get('code'), 'a new code each time');
   check(url2.searchParams.get('state') === second.state, 'second state');
+
+  // 4b. response_mode=form_post: the page's script (allowed by its CSP hash) posts the answer.
+  const posted = authorizeUrl({ prompt: 'none', response_mode: 'form_post' });
+  const cbPosted = nextCallback(20000);
+  await page.goto(posted.url);
+  const urlPosted = await cbPosted;
+  await page.waitForSelector('#done');
+  check(urlPosted.method === 'POST' && urlPosted.search === '',
+    `form_post: the callback is a POST (${urlPosted.method} ${urlPosted.pathname}${urlPosted.search})`);
+  check(/^[A-Za-z0-9_-]{43}$/.test(urlPosted.form.get('code') || '') &&
+    urlPosted.form.get('state') === posted.state && urlPosted.form.get('iss') === ISSUER,
+  'form_post: code, state and iss in the posted form');
 
   // 5. prompt=login asks again.
   await page.goto(authorizeUrl({ prompt: 'login' }).url);

@@ -3,7 +3,9 @@
  * The authorization endpoint and the login form, called through oidc_handle() with request
  * structs over a temporary LMDB store: parameter validation, page vs redirect errors, the
  * form flow (GET -> POST with CSRF -> AuthCode record), CSRF failure, wrong password, locked
- * and machine users, throttling, sessions, the hash upgrade.
+ * and machine users, throttling, sessions, the hash upgrade; the implicit flow (id_token,
+ * "id_token token") and the response modes (fragment, form_post, refusals), prompt, max_age and
+ * auth_time against an aged session.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -365,8 +367,11 @@ static void test_redirect_errors(void **state)
                           "invalid_request", NULL);
     assert_redirect_error_in(Q_BASE "&response_type=code&response_mode=fragment&state=s6",
                              "invalid_request", "s6", "#");
-    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request=eyJ", "invalid_request",
-                          NULL);
+    /* OpenID Connect Core 3.1.2.6: the errors for what discovery says is not supported. */
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request=eyJ",
+                          "request_not_supported", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request_uri=https%3A%2F%2Fx",
+                          "request_uri_not_supported", NULL);
 
     /* public client without PKCE: redirected error at its own redirect_uri */
     struct oidc_response r;
