@@ -47,7 +47,7 @@ expect "grant add without --role" usage_err grant add "${C[@]}" --user u --proje
 expect "grant add with --json twice" usage_err grant add "${C[@]}" --user u --project p --role r --json --json
 expect "a flag with a value" usage_err project list "${C[@]}" --json=yes
 expect "an option without its value" usage_err machine add "${C[@]}" --username
-expect "nothing was created by the usage errors" test ! -e "$WORK/data/data.mdb"
+expect "nothing was created by the usage errors" store_empty "$BIN" "$conf" "$WORK/data"
 
 # ---- option names are exact (getopt_long would take a unique prefix) ----
 expect "user add --user (for --username) exits 2" bash -c "printf 'pw\n' | '$BIN' user add --config '$conf' --user u --email u@example.com --password-stdin >'$out' 2>'$err'; [ \$? = 2 ]"
@@ -55,10 +55,11 @@ expect "...one line naming the option" bash -c "one() { [ \$(wc -l <'$err') = 1 
 expect "client add --redirect (for --redirect-uri) exits 2" usage_err client add "${C[@]}" --name n --type web --redirect https://a/cb
 expect "client list --js (for --json) exits 2" usage_err client list "${C[@]}" --js
 expect "keys list --js exits 2" usage_err keys list "${C[@]}" --js
+expect "user password --password (for --password-stdin) exits 2" usage_err user password "${C[@]}" --user ada --password
 expect "machine add --user (for --username) exits 2" usage_err machine add "${C[@]}" --user s
 expect "--conf (for --config) exits 2" usage_err machine list --conf "$conf"
 expect "a short option exits 2" usage_err machine list "${C[@]}" -j
-expect "nothing was created by them" test ! -e "$WORK/data/data.mdb"
+expect "nothing was created by them" store_empty "$BIN" "$conf" "$WORK/data"
 
 # ---- machine users ----
 expect "machine add exits 0" run 0 machine add "${C[@]}" --username svc-plain --name "Plain service"
@@ -165,7 +166,6 @@ expect "client show -- ID" run 0 client show "${C[@]}" -- stock-api
 expect "--help after -- is an argument, not help" usage_err machine list "${C[@]}" -- --help
 
 # ---- an imported store (orgs, no default): the hint names the command's own flag ----
-if [ "${KODER_TEST_STORE:-lmdb}" = lmdb ]; then # a second store: lmdb only
 # The backup without meta/default is what import-zitadel leaves: orgs and projects from v1.
 /usr/bin/python3 - "$WORK/b1.bak" "$WORK/imported.bak" <<'PY'
 import hashlib, struct, sys
@@ -181,8 +181,7 @@ while d[p:p+1] == b'E':
 body = b''.join(out) + b'Z' + struct.pack('>Q', n)
 open(sys.argv[2], 'wb').write(body + hashlib.sha256(body).digest())
 PY
-write_config "$WORK/imp.conf" "password.yescrypt_cost = 3"
-sed -i "s|^data_dir = .*|data_dir = $WORK/imp|" "$WORK/imp.conf"
+write_config_at "$WORK/imp" "$WORK/imp.conf" "password.yescrypt_cost = 3" # a second store
 mkdir -p "$WORK/imp"
 expect "the imported-like store restores" run 0 import-backup --config "$WORK/imp.conf" "$WORK/imported.bak"
 expect "user add without --org: exit 1, the hint says --org (user add has no --project)" bash -c "! printf 'pw\n' | '$BIN' user add --config '$WORK/imp.conf' --username u2 --email u2@example.com --password-stdin >'$out' 2>'$err' && [ \$(wc -l <'$err') = 1 ] && grep -q 'give --org ID' '$err' && ! grep -q -- '--project' '$err'"
@@ -191,7 +190,6 @@ expect "machine add without --org: the hint says --org" bash -c "! '$BIN' machin
 org=$("$BIN" project list --config "$WORK/imp.conf" --json | jq -r '.[0].org_id')
 expect "machine add --org ORG works there" run 0 machine add --config "$WORK/imp.conf" --username m2 --org "$org"
 expect "api add --project works there" run 0 api add --config "$WORK/imp.conf" --name a2 --project "$proj"
-fi
 
 # ---- end to end: serve, then the token endpoint and introspection ----
 start_server "$conf"
