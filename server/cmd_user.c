@@ -242,6 +242,8 @@ static int user_password(int argc, char **argv)
 
     if ((r = cli_common_args("user", &argc, argv, &co)) != 0)
         return r;
+    if ((r = cli_check_options("user", argc, argv, opts)) != 0)
+        return r;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
