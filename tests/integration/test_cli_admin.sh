@@ -55,6 +55,7 @@ expect "...one line naming the option" bash -c "one() { [ \$(wc -l <'$err') = 1 
 expect "client add --redirect (for --redirect-uri) exits 2" usage_err client add "${C[@]}" --name n --type web --redirect https://a/cb
 expect "client list --js (for --json) exits 2" usage_err client list "${C[@]}" --js
 expect "keys list --js exits 2" usage_err keys list "${C[@]}" --js
+expect "user password --password (for --password-stdin) exits 2" usage_err user password "${C[@]}" --user ada --password
 expect "machine add --user (for --username) exits 2" usage_err machine add "${C[@]}" --user s
 expect "--conf (for --config) exits 2" usage_err machine list --conf "$conf"
 expect "a short option exits 2" usage_err machine list "${C[@]}" -j
