@@ -44,7 +44,7 @@ op_start() { # format
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$p/.well-known/openid-configuration" 2>/dev/null && break; sleep 0.1; done
   op_url=http://127.0.0.1:$p
 }
-seed() { "$seed_bin" "$work/data" "$@"; }
+seed() { "$seed_bin" --config "$work/gw.conf" "$@"; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 port=$(free_port)
