@@ -338,10 +338,14 @@ int cmd_user(int argc, char **argv)
 {
     /* "user --config F add" would otherwise read as the unknown subcommand "--config". */
     if (argc < 2 || argv[1][0] == '-')
-        return cli_usage("user", "missing subcommand (add, password), which comes first");
+        return cli_usage("user", "missing subcommand (add, password, lock, unlock, deactivate, "
+                                 "reactivate, remove), which comes first");
     if (strcmp(argv[1], "add") == 0)
         return user_add(argc - 1, argv + 1);
     if (strcmp(argv[1], "password") == 0)
         return user_password(argc - 1, argv + 1);
+    int r = cmd_user_state(argc - 1, argv + 1);
+    if (r >= 0)
+        return r;
     return cli_usage("user", "unknown subcommand '%.40s'", argv[1]);
 }

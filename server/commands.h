@@ -11,6 +11,8 @@
 int cmd_serve(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+/** `user lock|unlock|deactivate|reactivate|remove` (@argv[0]); -1 for another subcommand. */
+int cmd_user_state(int argc, char **argv);
 int cmd_client(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 /* server/cmd_machine.c, cmd_api.c, cmd_project.c (project, role, grant) */

@@ -38,11 +38,12 @@ static const struct command commands[] = {
      "of orgs, projects, clients and users, and the key ids. Exits 1 with one line on any\n"
      "problem.\n"
      "\n" COMMON_OPTS},
-    {"user", cmd_user, "add users, set passwords",
+    {"user", cmd_user, "add users, set passwords, lock, deactivate or remove users",
      "usage: " CLI_PROG " user add --username NAME --email EMAIL [--given-name G]\n"
      "           [--family-name F] [--org ID] [--email-verified] --password-stdin\n"
      "       " CLI_PROG " user password --user ID|LOGIN_NAME --password-stdin\n"
      "           [--change-required]\n"
+     "       " CLI_PROG " user lock|unlock|deactivate|reactivate|remove --user ID|LOGIN_NAME\n"
      "\n"
      "add: adds a human user whose password is read as one line from stdin (the newline is\n"
      "not part of it) and hashed with yescrypt. Prints the new user id (its `sub`). Without\n"
@@ -50,6 +51,13 @@ static const struct command commands[] = {
      "password: sets a human user's password the same way (at least 8 characters) and prints\n"
      "the user id; --change-required makes the user choose a new one at the next sign-in\n"
      "(without it, a pending requirement is cleared).\n"
+     "lock, unlock, deactivate, reactivate: change a user's state (human or machine) and\n"
+     "print its id. A user that is not active cannot sign in, refresh tokens, use\n"
+     "client_credentials or a JWT bearer assertion, and its tokens introspect as inactive;\n"
+     "it takes effect at once. lock: an active user; unlock: a locked one; deactivate: an\n"
+     "active or locked one; reactivate: an inactive one. A user already in that state is a\n"
+     "no-op (exit 0, a note on stderr); another state is exit 1.\n"
+     "remove: deletes the user, its grants and keys; its login names can be taken again.\n"
      "\n" COMMON_OPTS},
     {"client", cmd_client, "add, list and show OIDC clients",
      "usage: " CLI_PROG " client add --name NAME --type web|spa|native --redirect-uri URI [...]\n"

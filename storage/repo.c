@@ -213,6 +213,29 @@ static int has_name(const Koderid__V2__User *u, const char *lower)
     return 0;
 }
 
+/* Drops the index entries of @old's names that @keep (NULL: none) does not have, where they
+ * still point at @old. */
+static int unindex_names(struct store *s, const Koderid__V2__User *keep,
+                         const Koderid__V2__User *old, struct err *e)
+{
+    char key[REPO_KEY_MAX], l[REPO_KEY_MAX];
+    const char *name;
+    for (size_t i = 0; (name = user_name_at(old, i)); i++) {
+        if (!*name)
+            continue;
+        repo_lower(name, l, sizeof l);
+        if ((keep && has_name(keep, l)) || repo_key(key, "login/%s", l) < 0)
+            continue;
+        _cleanup_free_ char *owner = NULL;
+        if (repo_get_str(s, key, &owner, NULL) == 0 && strcmp(owner, old->id) == 0) {
+            int r = repo_del(s, key, e);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
 static int index_names(struct store *s, const Koderid__V2__User *u, const Koderid__V2__User *old,
                        struct err *e)
 {
@@ -228,23 +251,7 @@ static int index_names(struct store *s, const Koderid__V2__User *u, const Koderi
         if (r < 0)
             return r;
     }
-    if (!old)
-        return 0;
-    for (size_t i = 0; (name = user_name_at(old, i)); i++) {
-        if (!*name)
-            continue;
-        repo_lower(name, l, sizeof l);
-        if (has_name(u, l) || repo_key(key, "login/%s", l) < 0)
-            continue;
-        /* Only drop the index entry if it still points at this user. */
-        _cleanup_free_ char *owner = NULL;
-        if (repo_get_str(s, key, &owner, NULL) == 0 && strcmp(owner, u->id) == 0) {
-            int r = repo_del(s, key, e);
-            if (r < 0)
-                return r;
-        }
-    }
-    return 0;
+    return old ? unindex_names(s, u, old, e) : 0;
 }
 
 int repo_user_put(struct store *s, const Koderid__V2__User *u, struct err *e)
@@ -262,6 +269,49 @@ int repo_user_put(struct store *s, const Koderid__V2__User *u, struct err *e)
         r = index_names(s, u, old, e);
     if (old)
         koderid__v2__user__free_unpacked(old, NULL);
+    return r;
+}
+
+/* Deletes every entry under @prefix, a page at a time (each page's keys are gone before the
+ * next scan, so it always starts from the beginning). */
+static int del_prefix(struct store *s, const char *prefix, struct err *e)
+{
+    for (;;) {
+        struct store_list l = {0};
+        int r = store_scan(s, prefix, strlen(prefix), NULL, 0, 500, &l, e);
+        for (size_t i = 0; r == 0 && i < l.n; i++) {
+            r = store_del(s, l.items[i].key, l.items[i].klen, 0, e);
+            if (r == -E_NOTFOUND) { /* expired or deleted meanwhile */
+                err_clear(e);
+                r = 0;
+            }
+        }
+        bool more = l.n > 0;
+        store_list_release(&l);
+        if (r < 0 || !more)
+            return r;
+    }
+}
+
+int repo_user_del(struct store *s, const char *user_id, struct err *e)
+{
+    char key[REPO_KEY_MAX];
+    Koderid__V2__User *u = NULL;
+    int r = repo_user_get(s, user_id, &u, e);
+    if (r < 0)
+        return r;
+    /* Dependants first, the record last: an interrupted removal can be run again by id. */
+    if (repo_key(key, "grant/%s/", u->id) < 0 || strchr(u->id, '/'))
+        r = err_set(e, -E_INVALID, "user id too long or with '/'");
+    if (r == 0)
+        r = del_prefix(s, key, e);
+    if (r == 0 && repo_key(key, "authnkey/%s/", u->id) >= 0)
+        r = del_prefix(s, key, e);
+    if (r == 0)
+        r = unindex_names(s, NULL, u, e);
+    if (r == 0 && repo_key(key, "user/%s", u->id) >= 0)
+        r = repo_del(s, key, e);
+    koderid__v2__user__free_unpacked(u, NULL);
     return r;
 }
 

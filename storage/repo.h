@@ -103,6 +103,13 @@ int repo_project_get(struct store *s, const char *project_id, Koderid__V2__Proje
  */
 int repo_user_put(struct store *s, const Koderid__V2__User *u, struct err *e);
 
+/**
+ * Deletes user @user_id for good: its grants (grant/<id>/), its registered keys
+ * (authnkey/<id>/), the login-name indexes that point at it, then the record, so its login
+ * names can be taken again. -E_NOTFOUND when there is no such user.
+ */
+int repo_user_del(struct store *s, const char *user_id, struct err *e);
+
 /** Writes @c and its project index entry. */
 int repo_client_put(struct store *s, const Koderid__V2__Client *c, struct err *e);
 

@@ -11,7 +11,8 @@
 //   private_key_jwt, RSA PKCS#8 file, key id PKJ_KID) and PKJ_PUB,
 //   M_OPAQUE/M_OPAQUE_SECRET/M_OPAQUE_ID, M_JWT/M_JWT_SECRET/M_JWT_ID, M_KEY_ID + M_KEY (EC
 //   PKCS#8 file, key id M_KID), ORG_ID (the project's org; LOGIN holds role `admin` on
-//   PROJECT_ID), SEED (a command line prefix that runs grants_seed on the store).
+//   PROJECT_ID), SEED (a command line prefix that runs grants_seed on the store), GW and
+//   GW_CONF (the gateway binary and its configuration file, for `user lock`).
 // TAP lines without the plan; exit 0 only when every check held.
 import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -250,10 +251,10 @@ try {
 
   // ---- a locked user's refresh tokens end ----
   const t8 = await signIn(webConfig, 'https://app.example/cb', 'openid offline_access');
-  execSync(`${env.SEED} state ${t8.claims().sub} 4`);
+  execSync(`${env.GW} user lock --user ${t8.claims().sub} --config ${env.GW_CONF}`);
   await refused(client.refreshTokenGrant(webConfig, t8.refresh_token), 'invalid_grant',
     'refresh: a locked user\'s refresh token is refused');
-  execSync(`${env.SEED} state ${t8.claims().sub} 1`);
+  execSync(`${env.GW} user unlock --user ${t8.claims().sub} --config ${env.GW_CONF}`);
   await refused(client.refreshTokenGrant(webConfig, t8.refresh_token), 'invalid_grant',
     'refresh: ... and stays ended after unlocking');
 

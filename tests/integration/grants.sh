@@ -5,8 +5,8 @@
 # revocation, and role claims from a grant, with openid-client and fetch (grants.mjs). Seeds
 # a fresh store with the CLI as an operator would (`user add`, `client add`, `api add`,
 # `machine add`, `machine key add`, `project add`, `role add`, `grant add`), starts `serve`
-# on a free loopback port. grants_seed only reads stored hashes and locks a user, which no
-# command does. TAP output.
+# on a free loopback port; `user lock` / `user unlock` while it runs. grants_seed only reads
+# stored hashes, which no command does. TAP output.
 # Usage: grants.sh BINARY GRANTS_SEED
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,7 +65,7 @@ ISSUER="$GW_ISSUER" LOGIN=ada PASSWORD="$password" WEB_ID="$WEB_ID" WEB_SECRET="
   M_OPAQUE_ID=$(j "$m_opaque" .user_id) \
   M_JWT=svc-jwt M_JWT_SECRET=$(j "$m_jwt" .client_secret) M_JWT_ID=$(j "$m_jwt" .user_id) \
   M_KEY_ID="$m_key_id" M_KID="$m_kid" M_KEY="$GW_TMP/mk.pem" \
-  SEED="$SEED_BIN --config $GW_CONF" \
+  SEED="$SEED_BIN --config $GW_CONF" GW="$GW_BIN" GW_CONF="$GW_CONF" \
   node "$here/grants.mjs" >"$GW_TMP/grants.tap" || status=$?
 cat "$GW_TMP/grants.tap"
 n=$(grep -cE '^(not )?ok ' "$GW_TMP/grants.tap")

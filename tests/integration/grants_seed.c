@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Seeds what the CLI cannot make yet, for tests/integration/grants.sh: machine users, API
- * apps, registered public keys (AuthnKey), the refresh grant on a client, a user's state.
+ * apps, registered public keys (AuthnKey), the refresh grant on a client.
  * Opens the store the way the gateway's commands do (server/cli.h cli_open: the config file,
  * then KODER_ID_V2_* variables, then --set flags), so it writes to whichever backend that
  * configuration names, LMDB (safe while `serve` runs: LMDB serializes writers) or kdb-next.
@@ -11,7 +11,6 @@
  *   api CLIENT_ID LIKE_CLIENT|- AUTH_METHOD SECRET|-
  *   key OWNER KID PEM_FILE OBJECT_TYPE
  *   refresh CLIENT_ID
- *   state USER_ID STATE
  *   hash client|user ID                        (prints the stored secret hash)
  *   rt CLIENT_ID USER_ID N                     (N refresh tokens, one family each; printed)
  *   code CLIENT_ID USER_ID REDIRECT_URI N      (N authorization codes; printed)
@@ -198,14 +197,6 @@ static int seed(struct store *s, int argc, char **argv)
             rc = fail("profile", &e);
         u->nick_name = old_nick;
         u->phone = old_phone;
-        koderid__v2__user__free_unpacked(u, NULL);
-    } else if (strcmp(cmd, "state") == 0 && argc == 4) {
-        Koderid__V2__User *u = NULL;
-        if (repo_user_get(s, argv[2], &u, &e) < 0)
-            return fail("user", &e);
-        u->state = atoi(argv[3]);
-        if (repo_user_put(s, u, &e) < 0)
-            rc = fail("state", &e);
         koderid__v2__user__free_unpacked(u, NULL);
     } else if (strcmp(cmd, "hash") == 0 && argc == 4) {
         if (strcmp(argv[2], "client") == 0) {
