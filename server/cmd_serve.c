@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `serve`: opens everything, starts the HTTP front and a background thread (purging expired
- * store entries, re-reading signing keys), then waits for SIGTERM or SIGINT and shuts down in
+ * store entries, re-reading, rotating and expiring signing keys: keys_housekeeping()), then waits for SIGTERM or SIGINT and shuts down in
  * order: stop accepting, finish what is in flight, stop the threads, close the store.
  */
 #include <errno.h>
@@ -19,7 +19,6 @@
 #include "server/httpd.h"
 #include "server/ops.h"
 
-#define KEYS_RELOAD_S 30
 #define GRACE_MS 10000
 
 struct housekeeper {
@@ -55,12 +54,10 @@ static void *housekeeping(void *arg)
                 log_debug("purge: %zu expired entries removed", n);
             last_purge = now;
         }
-        if (now.tv_sec - last_keys.tv_sec >= KEYS_RELOAD_S && hk->cl->oidc->keys) {
-            struct err e = {0};
-            if (oidc_keys_reload(hk->cl->oidc->keys, &e) < 0)
-                log_error("keys: reload failed: %s", e.msg);
+        bool keys_due = now.tv_sec - last_keys.tv_sec >= hk->cl->cfg.keys_reload_interval;
+        keys_housekeeping(hk->cl, keys_due);
+        if (keys_due)
             last_keys = now;
-        }
         pthread_mutex_lock(&hk->lock);
     }
     pthread_mutex_unlock(&hk->lock);
