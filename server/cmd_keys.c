@@ -221,5 +221,5 @@ int cmd_keys(int argc, char **argv)
         return keys_list(argc - 1, argv + 1);
     if (strcmp(argv[1], "rotate") == 0)
         return keys_rotate(argc - 1, argv + 1);
-    return cli_usage("keys", "unknown subcommand '%.40s'", argv[1]);
+    return cli_usage("keys", "unknown subcommand '%.40s' (list or rotate)", argv[1]);
 }

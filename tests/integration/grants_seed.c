@@ -12,6 +12,7 @@
  *   grants_seed DIR hash client|user ID        (prints the stored secret hash)
  *   grants_seed DIR rt CLIENT_ID USER_ID N     (N refresh tokens, one family each; printed)
  *   grants_seed DIR code CLIENT_ID USER_ID REDIRECT_URI N   (N authorization codes; printed)
+ *   grants_seed DIR lifetimes ACCESS_S ID_S    (settings/oidc: token lifetimes, seconds)
  * A BCRYPT_COST of yN makes a yescrypt hash at cost N instead (never rehashed: the bench
  * shows with it that a verified secret is not checked again on every request).
  */
@@ -244,6 +245,13 @@ int main(int argc, char **argv)
         }
         if (rc == 0 && batch_write(s, &b, &e) < 0)
             rc = fail("write", &e);
+    } else if (strcmp(cmd, "lifetimes") == 0 && argc == 5) {
+        Koderid__V2__OidcSettings st = KODERID__V2__OIDC_SETTINGS__INIT;
+        st.access_token_lifetime = atoll(argv[3]);
+        st.id_token_lifetime = atoll(argv[4]);
+        st.source = (char *)"test";
+        if (repo_put(s, "settings/oidc", &st.base, 0, NULL, &e) < 0)
+            rc = fail("settings", &e);
     } else {
         fprintf(stderr, "grants_seed: bad command or arguments\n");
         rc = 2;
