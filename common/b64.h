@@ -31,4 +31,7 @@ char *b64_encode_alloc(const void *data, size_t len);
 /** Lower-case hex of @len bytes into @out (room for 2*len+1). */
 void hex_encode(const void *data, size_t len, char *out);
 
+/** The value of hex digit @c (either case), or -1. */
+int hex_digit(char c);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -29,6 +30,15 @@ static inline void fclosep(FILE **f)
 {
     if (*f)
         fclose(*f);
+}
+
+/** Frees a string holding a secret (a token, a password), zeroing it first. */
+static inline void wipe_freep(char **p)
+{
+    if (*p) {
+        explicit_bzero(*p, strlen(*p));
+        free(*p);
+    }
 }
 
 /** Defines `name##p(type **)` calling @func on a non-NULL pointer. */

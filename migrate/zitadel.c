@@ -392,6 +392,25 @@ static int query(struct zctx *c, const char *sql, struct pg_result **ret, struct
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pg_result *, pg_result_free)
 
+/*
+ * SELECT @cols FROM projections.<table @t> WHERE instance_id = $1 ORDER BY @order into *r,
+ * marking @kind as read (ZK__N: nothing to mark). False when there is nothing to read: v1's
+ * database lacks the table, or the query failed (*rc < 0, @e says why).
+ */
+static bool select_rows(struct zctx *c, enum zt t, int kind, const char *cols, const char *order,
+                        struct pg_result **r, struct err *e, int *rc)
+{
+    if (!c->tv[t])
+        return false;
+    const char *sql = zprintf(c, "SELECT %s FROM projections.%s WHERE instance_id = $1 ORDER BY %s",
+                              cols, c->tn[t], order);
+    if ((*rc = query(c, sql, r, e)) < 0)
+        return false;
+    if (kind < ZK__N)
+        c->read_kind[kind] = true;
+    return true;
+}
+
 static bool has_table(struct zctx *c, const char *name)
 {
     for (size_t i = 0; i < c->tables.n; i++)
@@ -693,17 +712,13 @@ static void read_orgs(struct zctx *c, struct err *e, int *rc)
 
 static void read_projects(struct zctx *c, struct err *e, int *rc)
 {
-    char sql[768];
     _cleanup_(pg_result_freep) struct pg_result *r = NULL;
-    snprintf(sql, sizeof sql,
-             "SELECT id, resource_owner, name, state, project_role_assertion, project_role_check, "
-             "has_project_check, private_labeling_setting, " EPOCH("creation_date") ", " EPOCH(
-                 "change_date") " FROM projections.%s WHERE instance_id = $1 "
-                                "ORDER BY id COLLATE \"C\"",
-             c->tn[T_PROJECTS]);
-    if ((*rc = query(c, sql, &r, e)) < 0)
+    if (!select_rows(c, T_PROJECTS, ZK_PROJECT,
+                     "id, resource_owner, name, state, project_role_assertion, "
+                     "project_role_check, has_project_check, private_labeling_setting, " EPOCH(
+                         "creation_date") ", " EPOCH("change_date"),
+                     "id COLLATE \"C\"", &r, e, rc))
         return;
-    c->read_kind[ZK_PROJECT] = true;
     for (size_t i = 0; i < pg_nrows(r); i++) {
         c->found_project++;
         const char *id = pg_text(r, i, 0), *org = pg_text(r, i, 1), *name = pg_text(r, i, 2);
@@ -736,18 +751,11 @@ static void read_projects(struct zctx *c, struct err *e, int *rc)
 
 static void read_roles(struct zctx *c, struct err *e, int *rc)
 {
-    if (!c->tv[T_ROLES])
-        return;
-    char sql[512];
     _cleanup_(pg_result_freep) struct pg_result *r = NULL;
-    snprintf(sql, sizeof sql,
-             "SELECT project_id, role_key, display_name, group_name, resource_owner "
-             "FROM projections.%s WHERE instance_id = $1 "
-             "ORDER BY project_id COLLATE \"C\", role_key COLLATE \"C\"",
-             c->tn[T_ROLES]);
-    if ((*rc = query(c, sql, &r, e)) < 0)
+    if (!select_rows(c, T_ROLES, ZK_ROLE,
+                     "project_id, role_key, display_name, group_name, resource_owner",
+                     "project_id COLLATE \"C\", role_key COLLATE \"C\"", &r, e, rc))
         return;
-    c->read_kind[ZK_ROLE] = true;
     for (size_t i = 0; i < pg_nrows(r); i++) {
         const char *pid = pg_text(r, i, 0), *rk = pg_text(r, i, 1);
         char *id = zprintf(c, "%s/%s", pid, rk);
@@ -1195,18 +1203,11 @@ static void read_users(struct zctx *c, struct err *e, int *rc)
 
 static void read_grants(struct zctx *c, struct err *e, int *rc)
 {
-    if (!c->tv[T_GRANTS])
-        return;
-    char sql[512];
     _cleanup_(pg_result_freep) struct pg_result *r = NULL;
-    snprintf(sql, sizeof sql,
-             "SELECT id, user_id, project_id, resource_owner, roles, state, grant_id "
-             "FROM projections.%s WHERE instance_id = $1 "
-             "ORDER BY user_id COLLATE \"C\", id COLLATE \"C\"",
-             c->tn[T_GRANTS]);
-    if ((*rc = query(c, sql, &r, e)) < 0)
+    if (!select_rows(c, T_GRANTS, ZK_GRANT,
+                     "id, user_id, project_id, resource_owner, roles, state, grant_id",
+                     "user_id COLLATE \"C\", id COLLATE \"C\"", &r, e, rc))
         return;
-    c->read_kind[ZK_GRANT] = true;
     for (size_t i = 0; i < pg_nrows(r); i++) {
         const char *id = pg_text(r, i, 0), *uid = pg_text(r, i, 1), *pid = pg_text(r, i, 2);
         struct idpair *up = idmap_get(&c->users, uid), *pp = idmap_get(&c->projects, pid);
@@ -1244,18 +1245,11 @@ static void read_grants(struct zctx *c, struct err *e, int *rc)
 
 static void read_authn_keys(struct zctx *c, struct err *e, int *rc)
 {
-    if (!c->tv[T_AUTHN])
-        return;
-    char sql[512];
     _cleanup_(pg_result_freep) struct pg_result *r = NULL;
-    snprintf(sql, sizeof sql,
-             "SELECT id, object_id, encode(public_key, 'hex'), " EPOCH(
-                 "expiration") ", enabled FROM projections.%s WHERE instance_id = $1 "
-                               "ORDER BY id COLLATE \"C\"",
-             c->tn[T_AUTHN]);
-    if ((*rc = query(c, sql, &r, e)) < 0)
+    if (!select_rows(c, T_AUTHN, ZK_AUTHNKEY,
+                     "id, object_id, encode(public_key, 'hex'), " EPOCH("expiration") ", enabled",
+                     "id COLLATE \"C\"", &r, e, rc))
         return;
-    c->read_kind[ZK_AUTHNKEY] = true;
     for (size_t i = 0; i < pg_nrows(r); i++) {
         const char *kid = pg_text(r, i, 0), *obj = pg_text(r, i, 1);
         struct idpair *ap = idmap_get(&c->apps, obj), *up = idmap_get(&c->users, obj);
@@ -1317,18 +1311,12 @@ static void read_authn_keys(struct zctx *c, struct err *e, int *rc)
 
 static void read_pats(struct zctx *c, struct err *e, int *rc)
 {
-    if (!c->tv[T_PATS])
-        return;
-    char sql[512];
     _cleanup_(pg_result_freep) struct pg_result *r = NULL;
-    snprintf(
-        sql, sizeof sql,
-        "SELECT id, user_id, to_char(expiration AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " EPOCH(
-            "expiration") ", scopes, owner_removed "
-                          "FROM projections.%s WHERE instance_id = $1 ORDER BY id COLLATE \"C\"",
-        c->tn[T_PATS]);
-    if ((*rc = query(c, sql, &r, e)) < 0)
+    if (!select_rows(
+            c, T_PATS, ZK__N,
+            "id, user_id, to_char(expiration AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " EPOCH("expiration") ", scopes, owner_removed",
+            "id COLLATE \"C\"", &r, e, rc))
         return;
     for (size_t i = 0; i < pg_nrows(r); i++) {
         c->n_pat++;

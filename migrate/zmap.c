@@ -543,17 +543,6 @@ int zmap_login_names(const char *username, bool must_be_domain, const struct zma
 
 /* ---- bytes and keys ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int zmap_bytea_decode(const char *text, unsigned char **ret, size_t *ret_len, struct err *e)
 {
     if (!text || strncmp(text, "\\x", 2) != 0)
@@ -566,7 +555,7 @@ int zmap_bytea_decode(const char *text, unsigned char **ret, size_t *ret_len, st
     if (!out)
         return err_set(e, -E_NOMEM, "out of memory");
     for (size_t i = 0; i < n / 2; i++) {
-        int a = hexval(h[2 * i]), b = hexval(h[2 * i + 1]);
+        int a = hex_digit(h[2 * i]), b = hex_digit(h[2 * i + 1]);
         if (a < 0 || b < 0) {
             free(out);
             return err_set(e, -E_INVALID, "bytea: bad hex digit");

@@ -326,13 +326,15 @@ static bool form_content_type(const struct oidc_request *req)
     return next == '\0' || next == ';' || next == ' ';
 }
 
-/* Whether the user behind a session may still be signed in without a new login. */
+/* Whether the user behind a session may still be signed in without a new login. A user whose
+ * password must change (set by an operator after the session began) goes through the login
+ * page, which asks for the new password before any code is issued. */
 static bool user_can_sign_in(struct oidc_ctx *ctx, const char *user_id)
 {
     Koderid__V2__User *u = NULL;
     if (repo_user_get(ctx->store, user_id, &u, NULL) < 0)
         return false;
-    bool ok = u->state == 1 && u->type == 1;
+    bool ok = u->state == 1 && u->type == 1 && !u->password_change_required;
     koderid__v2__user__free_unpacked(u, NULL);
     return ok;
 }

@@ -366,12 +366,6 @@ static int roles_cb(const Koderid__V2__UserGrant *g, void *arg)
     return 0;
 }
 
-static void project_freep(Koderid__V2__Project **p)
-{
-    if (*p)
-        koderid__v2__project__free_unpacked(*p, NULL);
-}
-
 static void org_freep(Koderid__V2__Org **o)
 {
     if (*o)
@@ -391,7 +385,7 @@ static int add_roles(struct store *s, const Koderid__V2__Client *c, const Koderi
         return err_set(e, -E_NOMEM, "out of memory");
 
     if (own) {
-        _cleanup_(project_freep) Koderid__V2__Project *p = NULL;
+        _cleanup_(repo_msg_freep) Koderid__V2__Project *p = NULL;
         struct err ge = {0};
         int r = repo_project_get(s, own, &p, &ge);
         if (r < 0 && r != -E_NOTFOUND)
@@ -523,7 +517,7 @@ int oidc_claims_signin_check(struct store *s, const Koderid__V2__Client *c,
     }
     if (!c->project_id || !*c->project_id)
         return 0;
-    _cleanup_(project_freep) Koderid__V2__Project *p = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__Project *p = NULL;
     r = repo_project_get(s, c->project_id, &p, &ge);
     if (r == -E_NOTFOUND)
         return 0;

@@ -237,14 +237,6 @@ int oidc_basic_parse(const char *value, char **ret_id, char **ret_secret, struct
     return 0;
 }
 
-static void wipe_freep(char **p)
-{
-    if (*p) {
-        OPENSSL_cleanse(*p, strlen(*p));
-        free(*p);
-    }
-}
-
 void oidc_client_auth_release(struct oidc_client_auth *a)
 {
     if (a->client)
@@ -327,8 +319,7 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
         return err_set(e, -E_INVALID_CLIENT, "client '%.80s' is not active", client_id);
     if (c->auth_method != ret->method)
         return err_set(e, -E_INVALID_CLIENT,
-                       "client '%.80s' is registered for another authentication method",
-                       client_id);
+                       "client '%.80s' is registered for another authentication method", client_id);
     if (ret->method == OIDC_AUTH_PRIVATE_KEY_JWT &&
         (r = oidc_assertion_verify(ctx, assertion, client_id, req->path, true,
                                    store_now_ms() / 1000, &le)) < 0)

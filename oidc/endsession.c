@@ -20,29 +20,13 @@
 #define HINT_MAX 8192
 #define STATE_MAX 2048
 
-static int our_key(const char *kid, EVP_PKEY **ret_key, char alg[OIDC_JWT_ALG_MAX], void *cbdata,
-                   struct err *e)
-{
-    struct oidc_ctx *ctx = cbdata;
-    char a[8] = "";
-    if (!kid)
-        return err_set(e, -E_NOTFOUND, "token without kid");
-    if (!ctx->keys)
-        return err_set(e, -E_NOTFOUND, "no keys");
-    int r = oidc_keys_public(ctx->keys, kid, ret_key, a, e);
-    if (r < 0)
-        return r;
-    snprintf(alg, OIDC_JWT_ALG_MAX, "%s", a);
-    return 0;
-}
-
 /* Verifies the hint (signature, issuer, an ID token: azp present); exp is not checked. */
 static int hint_verify(struct oidc_ctx *ctx, const char *hint, json_t **ret, struct err *e)
 {
     json_t *claims = NULL;
     if (strlen(hint) > HINT_MAX)
         return err_set(e, -E_INVALID_REQUEST, "id_token_hint too long");
-    int r = oidc_jwt_verify(hint, strlen(hint), our_key, ctx, NULL, &claims, e);
+    int r = oidc_jwt_verify(hint, strlen(hint), oidc_ctx_own_key, ctx, NULL, &claims, e);
     if (r < 0)
         return err_set(e, -E_INVALID_REQUEST, "id_token_hint is not a token we issued");
     const json_t *iss = json_object_get(claims, "iss");

@@ -71,8 +71,8 @@ int oidc_grant_client_credentials(struct oidc_ctx *ctx, const struct oidc_grant_
                                   json_t **ret_body, struct err *e);
 
 /** grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer (RFC 7523). grant_jwt_bearer.c. */
-int oidc_grant_jwt_bearer(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
-                          json_t **ret_body, struct err *e);
+int oidc_grant_jwt_bearer(struct oidc_ctx *ctx, const struct oidc_grant_req *g, json_t **ret_body,
+                          struct err *e);
 
 /**
  * The token response of a machine user (client_credentials, jwt-bearer): an access token
@@ -80,8 +80,8 @@ int oidc_grant_jwt_bearer(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
  * = projects named by `urn:zitadel:iam:org:project:id:{id}:aud` scopes plus the client_id), no
  * ID or refresh token; offline_access is dropped from @scope.
  */
-int oidc_issue_machine_token(struct oidc_ctx *ctx, const Koderid__V2__User *user,
-                             const char *scope, int64_t now, json_t **ret_body, struct err *e);
+int oidc_issue_machine_token(struct oidc_ctx *ctx, const Koderid__V2__User *user, const char *scope,
+                             int64_t now, json_t **ret_body, struct err *e);
 
 /**
  * Checks a PKCE code_verifier against the stored challenge (S256 only): a challenge needs a
@@ -147,6 +147,13 @@ bool oidc_jti_denied(struct oidc_ctx *ctx, const char *jti);
 /** Marks refresh family @family_id revoked (creating a revoked stub when absent). */
 int oidc_revoke_family(struct oidc_ctx *ctx, const char *family_id, const char *client_id,
                        const char *user_id, struct err *e);
+
+/**
+ * Issues the access token and, when the scope has openid, the ID token that @in describes,
+ * and builds the token response with them and @refresh_token (may be NULL; borrowed).
+ */
+int oidc_issue_tokens(struct oidc_ctx *ctx, const struct oidc_issue *in, const char *refresh_token,
+                      json_t **ret_body, struct err *e);
 
 /** The standard token response object (token_type Bearer, expires_in from @in). */
 json_t *oidc_token_response(const struct oidc_issue *in, const char *access_token,

@@ -19,28 +19,12 @@
 #include "oidc/grant.h"
 #include "oidc/throttle.h"
 
-
-static void user_freep(Koderid__V2__User **p)
-{
-    if (*p)
-        koderid__v2__user__free_unpacked(*p, NULL);
-}
-
-static void wipe_freep(char **p)
-{
-    if (*p) {
-        OPENSSL_cleanse(*p, strlen(*p));
-        free(*p);
-    }
-}
-
 int oidc_issue_machine_token(struct oidc_ctx *ctx, const Koderid__V2__User *user,
-                             const char *scope_param, int64_t now, json_t **ret_body,
-                             struct err *e)
+                             const char *scope_param, int64_t now, json_t **ret_body, struct err *e)
 {
     int r;
-    _cleanup_free_ char *scope = oidc_scope_without(scope_param ? scope_param : "",
-                                                    "offline_access");
+    _cleanup_free_ char *scope =
+        oidc_scope_without(scope_param ? scope_param : "", "offline_access");
     if (!scope)
         return err_set(e, -E_NOMEM, "out of memory");
     /* The token's client is the machine user itself (v1: client_id = its username). */
@@ -102,7 +86,7 @@ int oidc_grant_client_credentials(struct oidc_ctx *ctx, const struct oidc_grant_
     if (!id || !secret)
         return err_set(e, -E_INVALID_CLIENT, "client_id and client_secret required");
 
-    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *user = NULL;
     r = repo_user_by_login(ctx->store, id, &user, &le);
     if (r < 0 && r != -E_NOTFOUND)
         return err_set(e, r, "%s", le.msg);
@@ -117,11 +101,10 @@ int oidc_grant_client_credentials(struct oidc_ctx *ctx, const struct oidc_grant_
     snprintf(tkey, sizeof tkey, "user:%s", user->id);
     if (!oidc_secret_cached(ctx, user->id, secret, user->secret_hash)) {
         int64_t tnow = oidc_throttle_now_ms(), retry = 0;
-        if (ctx->client_throttle &&
-            !oidc_throttle_check(ctx->client_throttle, tkey, tnow, &retry))
+        if (ctx->client_throttle && !oidc_throttle_check(ctx->client_throttle, tkey, tnow, &retry))
             return err_set(e, -E_INVALID_CLIENT,
-                           "machine user '%.80s': too many failed attempts, retry in %lld s",
-                           id, (long long)(retry + 999) / 1000);
+                           "machine user '%.80s': too many failed attempts, retry in %lld s", id,
+                           (long long)(retry + 999) / 1000);
         r = oidc_secret_verify(ctx, user->id, secret, user->secret_hash, NULL, &le);
         if (r == -E_INVALID_CLIENT) {
             if (ctx->client_throttle)
@@ -135,6 +118,6 @@ int oidc_grant_client_credentials(struct oidc_ctx *ctx, const struct oidc_grant_
     }
     oidc_secret_rehash_user(ctx, user, secret);
 
-    return oidc_issue_machine_token(ctx, user, oidc_params_get(g->form, "scope"), g->now,
-                                    ret_body, e);
+    return oidc_issue_machine_token(ctx, user, oidc_params_get(g->form, "scope"), g->now, ret_body,
+                                    e);
 }

@@ -18,26 +18,6 @@
 #include "oidc/grant.h"
 #include "oidc/pkce.h"
 
-static void auth_code_freep(Koderid__V2__AuthCode **p)
-{
-    if (*p)
-        koderid__v2__auth_code__free_unpacked(*p, NULL);
-}
-
-static void user_freep(Koderid__V2__User **p)
-{
-    if (*p)
-        koderid__v2__user__free_unpacked(*p, NULL);
-}
-
-static void wipe_freep(char **p)
-{
-    if (*p) {
-        OPENSSL_cleanse(*p, strlen(*p));
-        free(*p);
-    }
-}
-
 int oidc_pkce_check(const char *challenge, const char *method, const char *verifier,
                     bool pkce_required, struct err *e)
 {
@@ -114,7 +94,7 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
     sha256_hex(code, strlen(code), hash);
     repo_key(key, "code/%s", hash);
 
-    _cleanup_(auth_code_freep) Koderid__V2__AuthCode *rec = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__AuthCode *rec = NULL;
     uint64_t version = 0;
     struct err ge = {0};
     r = repo_get(ctx->store, key, &koderid__v2__auth_code__descriptor, (ProtobufCMessage **)&rec,
@@ -139,7 +119,7 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
                              g->auth_method == OIDC_AUTH_NONE, e)) < 0)
         return r;
 
-    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *user = NULL;
     r = repo_user_get(ctx->store, rec->user_id, &user, &ge);
     if (r == -E_NOTFOUND)
         return err_set(e, -E_INVALID_GRANT, "user of the code no longer exists");
@@ -198,16 +178,5 @@ int oidc_grant_authorization_code(struct oidc_ctx *ctx, const struct oidc_grant_
     _cleanup_(wipe_freep) char *refresh_token = NULL;
     if (refresh && (r = oidc_issue_refresh_token(ctx, &in, &refresh_token, e)) < 0)
         return r;
-    _cleanup_(wipe_freep) char *access_token = NULL;
-    if ((r = oidc_issue_access_token(ctx, &in, &access_token, e)) < 0)
-        return r;
-    _cleanup_free_ char *id_token = NULL;
-    if (oidc_scope_has(scope, "openid") &&
-        (r = oidc_issue_id_token(ctx, &in, access_token, &id_token, e)) < 0)
-        return r;
-    json_t *body = oidc_token_response(&in, access_token, id_token, refresh_token);
-    if (!body)
-        return err_set(e, -E_NOMEM, "out of memory");
-    *ret_body = body;
-    return 0;
+    return oidc_issue_tokens(ctx, &in, refresh_token, ret_body, e);
 }

@@ -13,14 +13,8 @@
 #include "oidc/assertion.h"
 #include "oidc/grant.h"
 
-static void user_freep(Koderid__V2__User **p)
-{
-    if (*p)
-        koderid__v2__user__free_unpacked(*p, NULL);
-}
-
-int oidc_grant_jwt_bearer(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
-                          json_t **ret_body, struct err *e)
+int oidc_grant_jwt_bearer(struct oidc_ctx *ctx, const struct oidc_grant_req *g, json_t **ret_body,
+                          struct err *e)
 {
     const char *assertion = oidc_params_get(g->form, "assertion");
     struct err le = {0};
@@ -28,15 +22,15 @@ int oidc_grant_jwt_bearer(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
 
     if (!assertion)
         return err_set(e, -E_INVALID_REQUEST, "assertion missing");
-    if (oidc_params_get(g->form, "client_assertion") || oidc_request_header(g->req,
-                                                                            "authorization"))
+    if (oidc_params_get(g->form, "client_assertion") ||
+        oidc_request_header(g->req, "authorization"))
         return err_set(e, -E_INVALID_REQUEST,
                        "the jwt-bearer grant authenticates by its assertion alone");
     _cleanup_free_ char *iss = NULL;
     if ((r = oidc_assertion_issuer(assertion, &iss, &le)) < 0)
         return err_set(e, -E_INVALID_GRANT, "%s", le.msg);
 
-    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *user = NULL;
     r = repo_user_get(ctx->store, iss, &user, &le);
     if (r < 0 && r != -E_NOTFOUND)
         return err_set(e, r, "%s", le.msg);
@@ -49,6 +43,6 @@ int oidc_grant_jwt_bearer(struct oidc_ctx *ctx, const struct oidc_grant_req *g,
         return err_set(e, -E_INVALID_GRANT, "%s", le.msg);
     if (r < 0)
         return err_set(e, r, "%s", le.msg);
-    return oidc_issue_machine_token(ctx, user, oidc_params_get(g->form, "scope"), g->now,
-                                    ret_body, e);
+    return oidc_issue_machine_token(ctx, user, oidc_params_get(g->form, "scope"), g->now, ret_body,
+                                    e);
 }

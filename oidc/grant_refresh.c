@@ -23,32 +23,6 @@
 #include "oidc/claims.h"
 #include "oidc/grant.h"
 
-static void rt_freep(Koderid__V2__RefreshToken **p)
-{
-    if (*p)
-        koderid__v2__refresh_token__free_unpacked(*p, NULL);
-}
-
-static void fam_freep(Koderid__V2__RefreshFamily **p)
-{
-    if (*p)
-        koderid__v2__refresh_family__free_unpacked(*p, NULL);
-}
-
-static void user_freep(Koderid__V2__User **p)
-{
-    if (*p)
-        koderid__v2__user__free_unpacked(*p, NULL);
-}
-
-static void wipe_freep(char **p)
-{
-    if (*p) {
-        OPENSSL_cleanse(*p, strlen(*p));
-        free(*p);
-    }
-}
-
 /* Whether every scope in @want is in @granted. */
 static bool scope_subset(const char *want, const char *granted)
 {
@@ -100,9 +74,9 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
     sha256_hex(token, strlen(token), hash);
     repo_key(key, "rt/%s", hash);
 
-    _cleanup_(rt_freep) Koderid__V2__RefreshToken *rt = NULL;
-    r = repo_get(ctx->store, key, &koderid__v2__refresh_token__descriptor,
-                 (ProtobufCMessage **)&rt, NULL, &ge);
+    _cleanup_(repo_msg_freep) Koderid__V2__RefreshToken *rt = NULL;
+    r = repo_get(ctx->store, key, &koderid__v2__refresh_token__descriptor, (ProtobufCMessage **)&rt,
+                 NULL, &ge);
     if (r == -E_NOTFOUND)
         return err_set(e, -E_INVALID_GRANT, "refresh token unknown or expired");
     if (r < 0)
@@ -113,7 +87,7 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
 
     if (repo_key(fkey, "rtfam/%s", rt->family_id) < 0)
         return err_set(e, -E_INVALID_GRANT, "refresh token unknown or expired");
-    _cleanup_(fam_freep) Koderid__V2__RefreshFamily *fam = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__RefreshFamily *fam = NULL;
     uint64_t fam_version = 0;
     r = repo_get(ctx->store, fkey, &koderid__v2__refresh_family__descriptor,
                  (ProtobufCMessage **)&fam, &fam_version, &ge);
@@ -125,8 +99,7 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
         return err_set(e, -E_INVALID_GRANT, "refresh token revoked");
     if (rt->spent || strcmp(fam->current_hash, hash) != 0) {
         reuse_detected(ctx, rt);
-        return err_set(e, -E_INVALID_GRANT,
-                       "refresh token already used; its family is revoked");
+        return err_set(e, -E_INVALID_GRANT, "refresh token already used; its family is revoked");
     }
     if (rt->issued_at + ctx->lifetimes.refresh_idle <= g->now)
         return err_set(e, -E_INVALID_GRANT, "refresh token expired (idle)");
@@ -134,7 +107,7 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
     if (family_end <= g->now)
         return err_set(e, -E_INVALID_GRANT, "refresh token expired");
 
-    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *user = NULL;
     r = repo_user_get(ctx->store, rt->user_id, &user, &ge);
     if (r < 0 && r != -E_NOTFOUND)
         return err_set(e, r, "%s", ge.msg);
@@ -169,8 +142,7 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
     Koderid__V2__RefreshToken spent = *rt;
     spent.spent = true;
     if (repo_put(ctx->store, key, &spent.base, keep * 1000, NULL, &ge) < 0)
-        log_warn("refresh family %.40s: marking the spent token failed: %s", rt->family_id,
-                 ge.msg);
+        log_warn("refresh family %.40s: marking the spent token failed: %s", rt->family_id, ge.msg);
     Koderid__V2__RefreshToken nrt = *rt;
     nrt.spent = false;
     nrt.issued_at = g->now;
@@ -207,16 +179,5 @@ int oidc_grant_refresh_token(struct oidc_ctx *ctx, const struct oidc_grant_req *
         .now = g->now,
         .at_expires_at = g->now + ctx->lifetimes.access_token,
     };
-    _cleanup_(wipe_freep) char *access_token = NULL;
-    if ((r = oidc_issue_access_token(ctx, &in, &access_token, e)) < 0)
-        return r;
-    _cleanup_free_ char *id_token = NULL;
-    if (oidc_scope_has(scope, "openid") &&
-        (r = oidc_issue_id_token(ctx, &in, access_token, &id_token, e)) < 0)
-        return r;
-    json_t *body = oidc_token_response(&in, access_token, id_token, refresh_token);
-    if (!body)
-        return err_set(e, -E_NOMEM, "out of memory");
-    *ret_body = body;
-    return 0;
+    return oidc_issue_tokens(ctx, &in, refresh_token, ret_body, e);
 }

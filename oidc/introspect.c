@@ -47,17 +47,11 @@ int oidc_form_post(const struct oidc_request *req, struct oidc_response *resp,
     return 0;
 }
 
-static void user_freep(Koderid__V2__User **p)
-{
-    if (*p)
-        koderid__v2__user__free_unpacked(*p, NULL);
-}
-
 static bool audience_allows(const json_t *aud, const Koderid__V2__Client *c)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(aud, i, v) {
+    json_array_foreach (aud, i, v) {
         const char *s = json_string_value(v);
         if (s && (strcmp(s, c->client_id) == 0 ||
                   (c->project_id && *c->project_id && strcmp(s, c->project_id) == 0)))
@@ -112,7 +106,7 @@ void oidc_introspect_endpoint(struct oidc_ctx *ctx, const struct oidc_request *r
         inactive(resp, "caller not in the token's audience");
         return;
     }
-    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *user = NULL;
     r = repo_user_get(ctx->store, acc.sub, &user, &e);
     if (r == -E_NOTFOUND || (r == 0 && user->state != 1)) {
         inactive(resp, "user not active");
@@ -142,8 +136,7 @@ void oidc_introspect_endpoint(struct oidc_ctx *ctx, const struct oidc_request *r
     json_object_set(body, "aud", acc.audience);
     json_object_set_new(body, "iss", json_string(ctx->cfg.issuer));
     json_object_set_new(body, "jti", json_string(acc.jti));
-    const char *login = user->login_name && *user->login_name ? user->login_name
-                                                              : user->username;
+    const char *login = user->login_name && *user->login_name ? user->login_name : user->username;
     if (login && *login)
         json_object_set_new(body, "username", json_string(login));
     oidc_response_note(resp, "active=true sub=%.40s", acc.sub);

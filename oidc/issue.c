@@ -284,3 +284,21 @@ json_t *oidc_token_response(const struct oidc_issue *in, const char *access_toke
         json_object_set_new(o, "scope", json_string(in->scope));
     return o;
 }
+
+int oidc_issue_tokens(struct oidc_ctx *ctx, const struct oidc_issue *in, const char *refresh_token,
+                      json_t **ret_body, struct err *e)
+{
+    int r;
+    _cleanup_(wipe_freep) char *access_token = NULL;
+    if ((r = oidc_issue_access_token(ctx, in, &access_token, e)) < 0)
+        return r;
+    _cleanup_free_ char *id_token = NULL;
+    if (oidc_scope_has(in->scope, "openid") &&
+        (r = oidc_issue_id_token(ctx, in, access_token, &id_token, e)) < 0)
+        return r;
+    json_t *body = oidc_token_response(in, access_token, id_token, refresh_token);
+    if (!body)
+        return err_set(e, -E_NOMEM, "out of memory");
+    *ret_body = body;
+    return 0;
+}

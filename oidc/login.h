@@ -8,6 +8,11 @@
  * cookie whose SHA-256 the AuthRequest also records when the form is rendered; a POST needs
  * both (and the cookie is SameSite=Lax). Failed attempts are throttled per account and per
  * client address; password checks run on the bounded hash queue.
+ *
+ * A user with password_change_required (v1's flag) who gives the right password gets a second
+ * form on the same page: the new password twice. The request remembers which user proved the
+ * password, in which browser (the CSRF binding) and against which hash; only that browser can
+ * answer it, and only then is the code issued, the flag cleared and password_changed_at set.
  */
 #ifndef OIDC_LOGIN_H
 #define OIDC_LOGIN_H

@@ -5,20 +5,21 @@
  */
 #include "oidc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "oidc/authorize.h"
 #include "oidc/clientauth.h"
 #include "oidc/endsession.h"
-#include "oidc/authorize.h"
 #include "oidc/hashq.h"
 #include "oidc/introspect.h"
 #include "oidc/keys.h"
 #include "oidc/login.h"
 #include "oidc/password.h"
-#include "oidc/throttle.h"
 #include "oidc/respond.h"
+#include "oidc/throttle.h"
 #include "oidc/token.h"
 #include "oidc/userinfo.h"
 #include "storage/repo.h"
@@ -104,8 +105,8 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
     ctx->session_lifetime = 12 * 3600;
     ctx->auth_request_ttl = 600;
     ctx->code_ttl = 60;
-    if ((r = oidc_password_hash("not a password", ctx->cfg.yescrypt_cost, &ctx->dummy_hash,
-                                e)) < 0) {
+    if ((r = oidc_password_hash("not a password", ctx->cfg.yescrypt_cost, &ctx->dummy_hash, e)) <
+        0) {
         oidc_ctx_free(ctx);
         return r;
     }
@@ -125,14 +126,29 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
     /* Without a master key file there are no signing keys (unit tests of endpoints that do
      * not sign); the server always configures one. */
     if (store && ctx->cfg.master_key_file) {
-        r = oidc_keys_open(store, ctx->cfg.master_key_file, cfg->create_master_key,
-                           &ctx->keys, e);
+        r = oidc_keys_open(store, ctx->cfg.master_key_file, cfg->create_master_key, &ctx->keys, e);
         if (r < 0) {
             oidc_ctx_free(ctx);
             return r;
         }
     }
     *ret = ctx;
+    return 0;
+}
+
+int oidc_ctx_own_key(const char *kid, EVP_PKEY **ret_key, char alg[OIDC_JWT_ALG_MAX], void *cbdata,
+                     struct err *e)
+{
+    struct oidc_ctx *ctx = cbdata;
+    char a[8] = "";
+    if (!kid)
+        return err_set(e, -E_NOTFOUND, "token without kid");
+    if (!ctx->keys)
+        return err_set(e, -E_NOTFOUND, "no keys");
+    int r = oidc_keys_public(ctx->keys, kid, ret_key, a, e);
+    if (r < 0)
+        return r;
+    snprintf(alg, OIDC_JWT_ALG_MAX, "%s", a);
     return 0;
 }
 

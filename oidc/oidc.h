@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "oidc/http.h"
+#include "oidc/jwt.h"
 #include "storage/store.h"
 
 /** Settings the protocol core needs; strings are copied by oidc_ctx_new(). */
@@ -64,6 +65,14 @@ struct oidc_ctx {
  */
 int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc_ctx **ret,
                  struct err *e);
+
+/**
+ * An oidc_jwt_key_cb over the keys this server publishes (its own and v1's imported ones),
+ * for tokens it issued itself: @cbdata is the struct oidc_ctx. -E_NOTFOUND for an unknown
+ * or missing kid.
+ */
+int oidc_ctx_own_key(const char *kid, EVP_PKEY **ret_key, char alg[OIDC_JWT_ALG_MAX], void *cbdata,
+                     struct err *e);
 
 /** Frees @ctx (NULL allowed). */
 void oidc_ctx_free(struct oidc_ctx *ctx);

@@ -164,3 +164,26 @@ int oidc_password_hash(const char *password, int yescrypt_cost, char **ret, stru
     *ret = h;
     return 0;
 }
+
+int oidc_password_policy_check(const char *password, struct err *e)
+{
+    size_t len = password ? strlen(password) : 0, chars = 0;
+
+    if (len > OIDC_PASSWORD_MAX)
+        return err_set(e, -E_INVALID, "The password is too long (at most %d bytes).",
+                       OIDC_PASSWORD_MAX);
+    bool blank = true;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)password[i];
+        if (c < 0x20 || c == 0x7f)
+            return err_set(e, -E_INVALID, "The password must not contain control characters.");
+        if ((c & 0xc0) != 0x80) /* count characters, not UTF-8 continuation bytes */
+            chars++;
+        if (c != ' ')
+            blank = false;
+    }
+    if (chars < OIDC_PASSWORD_MIN_CHARS || blank)
+        return err_set(e, -E_INVALID, "The password must have at least %d characters.",
+                       OIDC_PASSWORD_MIN_CHARS);
+    return 0;
+}

@@ -14,7 +14,8 @@
 
 struct oidc_hashq;
 
-#define OIDC_PASSWORD_MAX 1024 /* bytes; longer input never reaches a hash function */
+#define OIDC_PASSWORD_MAX 1024    /* bytes; longer input never reaches a hash function */
+#define OIDC_PASSWORD_MIN_CHARS 8 /* v1's default complexity policy's min_length */
 
 /**
  * Checks @password against @hash. Returns 0 and *ret_match (true only on an exact match,
@@ -45,5 +46,13 @@ bool oidc_password_needs_upgrade(const char *hash, int yescrypt_cost);
  * new string (caller frees). -E_INVALID for a bad cost or an over-long password.
  */
 int oidc_password_hash(const char *password, int yescrypt_cost, char **ret, struct err *e);
+
+/**
+ * The policy for a password a user or an operator sets: at least OIDC_PASSWORD_MIN_CHARS
+ * characters (UTF-8 code points, not all spaces), at most OIDC_PASSWORD_MAX bytes, no control
+ * characters. v1's complexity policy (character classes) is not imported. Returns 0, or
+ * -E_INVALID with a sentence fit to show the user in e->msg. Any thread.
+ */
+int oidc_password_policy_check(const char *password, struct err *e);
 
 #endif

@@ -22,6 +22,16 @@ static bool token_char(char c)
            c == '_';
 }
 
+static bool cookie_value_ok(const char *v, size_t vlen, size_t n)
+{
+    if (vlen == 0 || vlen >= n)
+        return false;
+    for (size_t i = 0; i < vlen; i++)
+        if (!token_char(v[i]))
+            return false;
+    return true;
+}
+
 int oidc_cookie_get(const struct oidc_ctx *ctx, const struct oidc_request *req, const char *name,
                     char *out, size_t n)
 {
@@ -43,14 +53,14 @@ int oidc_cookie_get(const struct oidc_ctx *ctx, const struct oidc_request *req, 
                 const char *v = p + flen + 1;
                 while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
                     vlen--;
-                if (vlen == 0 || vlen >= n)
-                    return -1;
-                for (size_t i = 0; i < vlen; i++)
-                    if (!token_char(v[i]))
-                        return -1;
-                memcpy(out, v, vlen);
-                out[vlen] = '\0';
-                return 0; /* the first one: a browser sends the most specific cookie first */
+                /* The first well-formed one: a browser sends the most specific cookie first,
+                 * but a malformed one (set by a sibling subdomain or a script, or garbage
+                 * planted to shadow ours) must not hide a good one that follows. */
+                if (cookie_value_ok(v, vlen, n)) {
+                    memcpy(out, v, vlen);
+                    out[vlen] = '\0';
+                    return 0;
+                }
             }
             p = end;
         }

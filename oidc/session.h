@@ -23,8 +23,9 @@
 
 /**
  * The value of cookie @name (without the `__Host-` prefix: it is added when the issuer is
- * https) from the request's Cookie headers, copied into @out (@n bytes). Returns 0, or -1 when
- * absent, empty or too long.
+ * https) from the request's Cookie headers, copied into @out (@n bytes): the first value that is
+ * a non-empty token of [A-Za-z0-9_-] shorter than @n, skipping malformed ones of the same name
+ * (`sid=garbage; sid=good` gives `good`). Returns 0, or -1 when there is none.
  */
 int oidc_cookie_get(const struct oidc_ctx *ctx, const struct oidc_request *req, const char *name,
                     char *out, size_t n);

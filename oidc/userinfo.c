@@ -35,22 +35,6 @@ void oidc_access_release(struct oidc_access *a)
     memset(a, 0, sizeof *a);
 }
 
-static int our_key(const char *kid, EVP_PKEY **ret_key, char alg[OIDC_JWT_ALG_MAX], void *cbdata,
-                   struct err *e)
-{
-    struct oidc_ctx *ctx = cbdata;
-    char a[8] = "";
-    if (!kid)
-        return err_set(e, -E_NOTFOUND, "token without kid");
-    if (!ctx->keys)
-        return err_set(e, -E_NOTFOUND, "no keys");
-    int r = oidc_keys_public(ctx->keys, kid, ret_key, a, e);
-    if (r < 0)
-        return r;
-    snprintf(alg, OIDC_JWT_ALG_MAX, "%s", a);
-    return 0;
-}
-
 static char *str_claim(const json_t *claims, const char *name)
 {
     const json_t *j = json_object_get(claims, name);
@@ -61,7 +45,7 @@ static int validate_jwt(struct oidc_ctx *ctx, const char *token, int64_t now,
                         struct oidc_access *ret, struct err *e)
 {
     _cleanup_(json_decrefp) json_t *claims = NULL;
-    int r = oidc_jwt_verify(token, strlen(token), our_key, ctx, NULL, &claims, e);
+    int r = oidc_jwt_verify(token, strlen(token), oidc_ctx_own_key, ctx, NULL, &claims, e);
     if (r < 0)
         return r;
     const json_t *iss = json_object_get(claims, "iss");
@@ -188,12 +172,6 @@ static void bearer_error(struct oidc_ctx *ctx, struct oidc_response *resp, int c
     oidc_response_header(resp, "www-authenticate", v);
 }
 
-static void user_freep(Koderid__V2__User **p)
-{
-    if (*p)
-        koderid__v2__user__free_unpacked(*p, NULL);
-}
-
 void oidc_userinfo_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req,
                             struct oidc_response *resp)
 {
@@ -268,7 +246,7 @@ void oidc_userinfo_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req
                      "openid");
         return;
     }
-    _cleanup_(user_freep) Koderid__V2__User *user = NULL;
+    _cleanup_(repo_msg_freep) Koderid__V2__User *user = NULL;
     r = repo_user_get(ctx->store, acc.sub, &user, &e);
     if (r == -E_NOTFOUND || (r == 0 && user->state != 1)) {
         bearer_error(ctx, resp, -E_INVALID_TOKEN, "the token's user is not active", NULL);

@@ -45,6 +45,14 @@
  */
 int repo_key(char out[REPO_KEY_MAX], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** For _cleanup_(repo_msg_freep) on any record pointer repo_get() filled (or NULL). */
+static inline void repo_msg_freep(void *p)
+{
+    ProtobufCMessage **m = p;
+    if (*m)
+        protobuf_c_message_free_unpacked(*m, NULL);
+}
+
 /**
  * Reads @key and unpacks it as @desc. *ret_msg is the caller's (free with
  * protobuf_c_message_free_unpacked(msg, NULL)); *ret_version may be NULL.

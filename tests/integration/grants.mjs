@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { createHmac, randomUUID } from 'node:crypto';
 import * as jose from 'jose';
 import * as client from 'openid-client';
+import { browserLogin, check, failures } from './rp_lib.mjs';
 
 const env = process.env;
 const issuer = new URL(env.ISSUER);
@@ -27,18 +28,6 @@ const REVOKE = `${env.ISSUER}/oauth/v2/revoke`;
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-let n = 0;
-let failures = 0;
-function check(cond, what, detail) {
-  n++;
-  if (cond) {
-    console.log(`ok ${n} - ${what}`);
-  } else {
-    failures++;
-    console.log(`not ok ${n} - ${what}`);
-    if (detail !== undefined) console.log(`# ${String(detail?.stack ?? JSON.stringify(detail)).split('\n').join('\n# ')}`);
-  }
-}
 async function refused(p, error, what) {
   try {
     await p;
@@ -48,43 +37,6 @@ async function refused(p, error, what) {
   }
 }
 
-class Jar {
-  constructor() { this.cookies = new Map(); }
-  take(res) {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-  }
-  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
-}
-function hiddenFields(html) {
-  const f = {};
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
-    f[m[1]] = m[2].replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<')
-      .replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  }
-  return f;
-}
-async function browserLogin(authUrl, redirectPrefix) {
-  const jar = new Jar();
-  let res = await fetch(authUrl, { redirect: 'manual' });
-  jar.take(res);
-  const loginUrl = new URL(res.headers.get('location'), issuer);
-  res = await fetch(loginUrl, { headers: { cookie: jar.header() }, redirect: 'manual' });
-  jar.take(res);
-  const html = await res.text();
-  const action = new URL(/<form method="post" action="([^"]+)"/.exec(html)[1], issuer);
-  const body = new URLSearchParams({ ...hiddenFields(html), loginName: env.LOGIN, password: env.PASSWORD });
-  res = await fetch(action, {
-    method: 'POST', body, redirect: 'manual',
-    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-  });
-  const loc = res.headers.get('location');
-  if (!loc || !loc.startsWith(redirectPrefix)) throw new Error(`login answered ${res.status} ${loc}`);
-  return new URL(loc);
-}
 
 // A code flow of @config's client; the token response.
 async function signIn(config, redirectUri, scope) {
@@ -95,7 +47,7 @@ async function signIn(config, redirectUri, scope) {
     redirect_uri: redirectUri, scope, nonce, state, code_challenge_method: 'S256',
     code_challenge: await client.calculatePKCECodeChallenge(verifier),
   });
-  const cb = await browserLogin(url, redirectUri);
+  const cb = await browserLogin(issuer, url, redirectUri, { login: env.LOGIN, password: env.PASSWORD });
   return client.authorizationCodeGrant(config, cb, {
     pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state,
   });
@@ -297,4 +249,4 @@ try {
 } catch (err) {
   check(false, 'the suite ran to its end', err);
 }
-process.exit(failures ? 1 : 0);
+process.exit(failures() ? 1 : 0);

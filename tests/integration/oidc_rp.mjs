@@ -15,6 +15,7 @@
 import { createServer } from 'node:http';
 import * as jose from 'jose';
 import * as client from 'openid-client';
+import { browserLogin, check, failures } from './rp_lib.mjs';
 
 const env = process.env;
 for (const k of ['ISSUER', 'LOGIN', 'PASSWORD', 'WEB_ID', 'WEB_SECRET', 'POST_ID', 'POST_SECRET',
@@ -25,71 +26,6 @@ for (const k of ['ISSUER', 'LOGIN', 'PASSWORD', 'WEB_ID', 'WEB_SECRET', 'POST_ID
   }
 }
 const issuer = new URL(env.ISSUER);
-
-let n = 0;
-let failures = 0;
-function check(cond, what, detail) {
-  n++;
-  if (cond) {
-    console.log(`ok ${n} - ${what}`);
-  } else {
-    failures++;
-    console.log(`not ok ${n} - ${what}`);
-    if (detail !== undefined) console.log(`# ${String(detail).split('\n').join('\n# ')}`);
-  }
-}
-
-// A minimal cookie jar: name=value per cookie, sent back on every request to the issuer.
-class Jar {
-  constructor() { this.cookies = new Map(); }
-  take(res) {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-  }
-  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
-}
-
-function hiddenFields(html) {
-  const fields = {};
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
-    fields[m[1]] = m[2].replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<')
-      .replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  }
-  return fields;
-}
-
-// Drives the browser's part: authorize -> login page -> form post -> redirect to the RP.
-// Returns the final callback URL (not fetched).
-async function browserLogin(authUrl, redirectPrefix) {
-  const jar = new Jar();
-  let res = await fetch(authUrl, { redirect: 'manual' });
-  jar.take(res);
-  if (res.status !== 302 && res.status !== 303) throw new Error(`authorize answered ${res.status}`);
-  const loginUrl = new URL(res.headers.get('location'), issuer);
-  if (loginUrl.origin !== issuer.origin) throw new Error(`login page elsewhere: ${loginUrl}`);
-  res = await fetch(loginUrl, { headers: { cookie: jar.header() }, redirect: 'manual' });
-  jar.take(res);
-  const html = await res.text();
-  if (res.status !== 200) throw new Error(`login page answered ${res.status}`);
-  const form = hiddenFields(html);
-  const action = new URL(/<form method="post" action="([^"]+)"/.exec(html)[1], issuer);
-  const body = new URLSearchParams({ ...form, loginName: env.LOGIN, password: env.PASSWORD });
-  res = await fetch(action, {
-    method: 'POST',
-    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    redirect: 'manual',
-  });
-  jar.take(res);
-  const loc = res.headers.get('location');
-  if (!loc || !loc.startsWith(redirectPrefix)) {
-    throw new Error(`login answered ${res.status} ${loc ?? ''} ${(await res.text()).slice(0, 300)}`);
-  }
-  return new URL(loc);
-}
 
 const jwks = jose.createRemoteJWKSet(new URL('/oauth/v2/keys', issuer));
 
@@ -110,7 +46,7 @@ async function flow(name, { clientId, auth, redirectUri, scope, expectRefresh, j
     nonce, state,
   });
 
-  let callback = await browserLogin(authUrl, redirectUri);
+  let callback = await browserLogin(issuer, authUrl, redirectUri, { login: env.LOGIN, password: env.PASSWORD });
   check(callback.searchParams.get('state') === state && callback.searchParams.has('code'),
     `${name}: the login redirects back with the code and our state`);
   if (callbackServer) {
@@ -243,4 +179,4 @@ try {
 }
 
 // The plan is printed by oidc_rp.sh, which adds its own checks after these.
-process.exit(failures ? 1 : 0);
+process.exit(failures() ? 1 : 0);

@@ -14,6 +14,17 @@
 import { createServer } from 'node:http';
 import * as jose from 'jose';
 import * as client from 'openid-client';
+import { browserLogin, check, failures } from './rp_lib.mjs';
+
+// The browser's part of a sign-in; null when the login did not send it back (refused).
+async function signInAs(authUrl, redirectPrefix, password) {
+  try {
+    return await browserLogin(issuer, authUrl, redirectPrefix, { login: env.LOGIN, password });
+  } catch (err) {
+    if (err.refused) return null;
+    throw err;
+  }
+}
 
 const env = process.env;
 // WEB_*, NATIVE_ID and OLD_PASSWORD are optional (the second run, on fresh-instance.sql, has
@@ -25,65 +36,6 @@ for (const k of ['ISSUER', 'LOGIN', 'PASSWORD', 'SUB', 'EMAIL', 'SPA_ID', 'SPA_R
   }
 }
 const issuer = new URL(env.ISSUER);
-let n = 0;
-let failures = 0;
-function check(cond, what, detail) {
-  n++;
-  if (cond) {
-    console.log(`ok ${n} - ${what}`);
-  } else {
-    failures++;
-    console.log(`not ok ${n} - ${what}`);
-    if (detail !== undefined) console.log(`# ${String(detail).split('\n').join('\n# ')}`);
-  }
-}
-
-class Jar {
-  constructor() { this.cookies = new Map(); }
-  take(res) {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-  }
-  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
-}
-
-function hiddenFields(html) {
-  const fields = {};
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
-    fields[m[1]] = m[2].replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<')
-      .replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  }
-  return fields;
-}
-
-// authorize -> login page -> form post. Returns the redirect URL, or null when the login did
-// not send the browser back to the app (a refused password).
-async function browserLogin(authUrl, redirectPrefix, password) {
-  const jar = new Jar();
-  let res = await fetch(authUrl, { redirect: 'manual' });
-  jar.take(res);
-  if (res.status !== 302 && res.status !== 303) throw new Error(`authorize answered ${res.status} ${await res.text()}`);
-  const loginUrl = new URL(res.headers.get('location'), issuer);
-  res = await fetch(loginUrl, { headers: { cookie: jar.header() }, redirect: 'manual' });
-  jar.take(res);
-  const html = await res.text();
-  if (res.status !== 200) throw new Error(`login page answered ${res.status}`);
-  const action = new URL(/<form method="post" action="([^"]+)"/.exec(html)[1], issuer);
-  const body = new URLSearchParams({ ...hiddenFields(html), loginName: env.LOGIN, password });
-  res = await fetch(action, {
-    method: 'POST',
-    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    redirect: 'manual',
-  });
-  const loc = res.headers.get('location');
-  if (!loc || !loc.startsWith(redirectPrefix)) return null;
-  return new URL(loc);
-}
-
 const jwks = jose.createRemoteJWKSet(new URL('/oauth/v2/keys', issuer));
 
 async function signIn(name, { clientId, auth, redirectUri, receive }) {
@@ -97,7 +49,7 @@ async function signIn(name, { clientId, auth, redirectUri, receive }) {
     code_challenge: await client.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256', nonce, state,
   });
-  let callback = await browserLogin(authUrl, redirectUri, env.PASSWORD);
+  let callback = await signInAs(authUrl, redirectUri, env.PASSWORD);
   check(callback && callback.searchParams.get('state') === state && callback.searchParams.has('code'),
     `${name}: ${env.LOGIN} signs in with its current password and comes back with a code`);
   if (!callback) return;
@@ -123,7 +75,7 @@ async function signIn(name, { clientId, auth, redirectUri, receive }) {
     code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
     code_challenge_method: 'S256', nonce: client.randomNonce(), state: client.randomState(),
   });
-  check(await browserLogin(authUrl2, redirectUri, env.OLD_PASSWORD) === null,
+  check(await signInAs(authUrl2, redirectUri, env.OLD_PASSWORD) === null,
     `${name}: the old password is refused`);
 }
 
@@ -173,4 +125,4 @@ try {
 } catch (err) {
   check(false, 'the rehearsal ran to the end', err.stack || err);
 }
-process.exit(failures ? 1 : 0);
+process.exit(failures() ? 1 : 0);

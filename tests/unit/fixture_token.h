@@ -15,22 +15,11 @@
 
 #include "common/b64.h"
 #include "common/buf.h"
+#include "fixture_tmp.h"
 #include "oidc/http.h"
+#include "oidc/oidc.h"
 #include "storage/repo.h"
 #include "storage/store.h"
-
-static int fx_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static inline void fx_rm_rf(const char *dir)
-{
-    nftw(dir, fx_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Opens a new LMDB store in a fresh temporary folder written into @dir (room for 64). */
 static inline struct store *fx_store_open(char dir[64])
@@ -47,6 +36,27 @@ static inline struct store *fx_store_open(char dir[64])
         return NULL;
     }
     return s;
+}
+
+/*
+ * A new store (fx_store_open) and a protocol context for @issuer over it, whose signing key's
+ * master key is created in @dir. 0, or -1 with the reason on stderr.
+ */
+static inline int fx_ctx_open(const char *issuer, char dir[64], struct store **ret_store,
+                              struct oidc_ctx **ret_ctx)
+{
+    struct err e = {0};
+    char master[128];
+    if (!(*ret_store = fx_store_open(dir)))
+        return -1;
+    snprintf(master, sizeof master, "%s/master.key", dir);
+    struct oidc_config cfg = {
+        .issuer = issuer, .master_key_file = master, .create_master_key = true};
+    if (oidc_ctx_new(&cfg, *ret_store, ret_ctx, &e) < 0) {
+        fprintf(stderr, "oidc_ctx_new: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
 }
 
 /* A bcrypt $2a$ cost 4 hash of @secret, as v1 stores client secrets. Caller frees. */

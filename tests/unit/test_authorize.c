@@ -21,8 +21,10 @@
 #include "common/rand.h"
 #include "oidc/oidc.h"
 #include "oidc/params.h"
+#include "oidc/session.h"
 #include "storage/repo.h"
 #include "storage/store.h"
+#include "fixture_tmp.h"
 
 #define ISSUER "https://id.example.com"
 #define RP_CB "https://rp.example.com/cb"
@@ -32,14 +34,6 @@ static char tmpdir[256];
 static struct store *store;
 static struct oidc_ctx *ctx;
 static char bcrypt_hash[128];
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void put_client(const char *id, int app_type, int auth_method, int state, char **uris,
                        size_t nuris, bool refresh)
@@ -137,7 +131,7 @@ static int teardown(void **state)
     (void)state;
     oidc_ctx_free(ctx);
     store_close(store);
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_rf(tmpdir);
     return 0;
 }
 
@@ -799,6 +793,252 @@ static void test_session_user_deactivated(void **state)
     oidc_response_release(&r);
 }
 
+/* oidc_cookie_get with several cookies of one name: malformed values are skipped. */
+static void cookie_case(const char *header1, const char *header2, int want_r, const char *want)
+{
+    struct oidc_kv headers[2] = {{"cookie", (char *)header1}, {"cookie", (char *)header2}};
+    struct oidc_request req = {
+        .method = "GET", .path = "/", .headers = headers, .nheaders = header2 ? 2 : 1};
+    char out[48] = "untouched";
+    int r = oidc_cookie_get(ctx, &req, OIDC_SESSION_COOKIE, out, sizeof out);
+    if (r != want_r || (want && strcmp(out, want) != 0))
+        fail_msg("cookie '%s' / '%s': r=%d value '%s', want %d '%s'", header1,
+                 header2 ? header2 : "-", r, out, want_r, want ? want : "-");
+}
+
+static void test_cookie_get(void **state)
+{
+    (void)state;
+    cookie_case("__Host-koder_session=good_1", NULL, 0, "good_1");
+    cookie_case("__Host-koder_session=bad!v; __Host-koder_session=good_2", NULL, 0, "good_2");
+    cookie_case("__Host-koder_session=; __Host-koder_session=good_3", NULL, 0, "good_3");
+    cookie_case("__Host-koder_session=\"q\";__Host-koder_session=good_4 ", NULL, 0, "good_4");
+    cookie_case("a=b; __Host-koder_session=%41", "__Host-koder_session=good_5", 0, "good_5");
+    /* over the caller's buffer (48 bytes), then a good one */
+    cookie_case("__Host-koder_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA;"
+                "__Host-koder_session=good_6",
+                NULL, 0, "good_6");
+    /* the first good one wins; prefix-less and longer names are other cookies */
+    cookie_case("koder_session=nope; __Host-koder_session2=nope; __Host-koder_session=g7; "
+                "__Host-koder_session=g8",
+                NULL, 0, "g7");
+    cookie_case("__Host-koder_session=bad value; __Host-koder_session=b@d", NULL, -1, NULL);
+    cookie_case("koder_session=good", "x=1", -1, NULL);
+    cookie_case("__Host-koder_session", ";;;", -1, NULL);
+
+    /* end to end: a garbage session cookie in front of the real one still signs in */
+    char id[64], cookie[128], both[300];
+    struct form f;
+    struct oidc_response r;
+    put_user("107", "gina", 1, 1, bcrypt_hash);
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "gina", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    assert_true(cookie_from(&r, "__Host-koder_session", cookie, sizeof cookie));
+    oidc_response_release(&r);
+    snprintf(both, sizeof both, "__Host-koder_session=gar/bage; %s", cookie);
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, both);
+    assert_int_equal(r.status, 302);
+    assert_non_null(strstr(hdr(&r, "location"), RP_CB "?code="));
+    oidc_response_release(&r);
+}
+
+/* The change form's POST: newPassword and confirmPassword (NULL leaves one out). */
+static void post_change(struct oidc_response *r, const struct form *f, const char *csrf,
+                        const char *pw, const char *again, const char *cookie)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body, "authRequestID=%s", f->id);
+    if (csrf)
+        n += snprintf(body + n, sizeof body - (size_t)n, "&csrf=%s", csrf);
+    if (pw)
+        n += snprintf(body + n, sizeof body - (size_t)n, "&newPassword=%s", pw);
+    if (again)
+        snprintf(body + n, sizeof body - (size_t)n, "&confirmPassword=%s", again);
+    call(r, "POST", "/ui/login/login", NULL, body, cookie ? cookie : f->csrf_cookie);
+}
+
+static void set_change_required(const char *id, bool on)
+{
+    Koderid__V2__User *u = load_user(id);
+    u->password_change_required = on;
+    assert_int_equal(repo_user_put(store, u, NULL), 0);
+    koderid__v2__user__free_unpacked(u, NULL);
+}
+
+/* A 4xx answer that is the change form again (with a fresh token) and issues nothing. */
+static void assert_change_form(struct oidc_response *r, int status, const char *message,
+                               struct form *f)
+{
+    if (r->status != status)
+        fail_msg("status %d, want %d: %.*s", r->status, status, (int)r->body_len,
+                 r->body ? r->body : "");
+    assert_null(hdr(r, "location"));
+    assert_false(cookie_from(r, "__Host-koder_session", (char[128]){0}, 128));
+    assert_true(body_has(r, "Change your password"));
+    assert_true(body_has(r, "name=\"newPassword\" type=\"password\" "
+                            "autocomplete=\"new-password\" minlength=\"8\""));
+    assert_true(body_has(r, "name=\"confirmPassword\""));
+    assert_false(body_has(r, "name=\"password\""));
+    if (message)
+        assert_true(body_has(r, message));
+    hidden_value(r, "csrf", f->csrf, sizeof f->csrf);
+    oidc_response_release(r);
+}
+
+/* Password step for hank (password_change_required): the change form, nothing issued. */
+static void hank_password_step(char id[64], struct form *f)
+{
+    struct oidc_response r;
+    start(Q_BASE "&response_type=code&scope=openid&state=pc", NULL, id);
+    get_form(id, NULL, f, NULL);
+    post_form(&r, f, "hank", "s3cret+pw", NULL);
+    assert_change_form(&r, 200, "choose a new password", f);
+}
+
+static void test_password_change(void **state)
+{
+    (void)state;
+    char id[64], id2[64], session_cookie[128];
+    struct form f, f2;
+    struct oidc_response r;
+    struct oidc_params p = {0};
+
+    put_user("108", "hank", 1, 1, bcrypt_hash);
+    set_change_required("108", true);
+
+    hank_password_step(id, &f);
+    Koderid__V2__AuthRequest *ar = load_authreq(id);
+    assert_non_null(ar); /* pending, marked for hank */
+    assert_string_equal(ar->pwd_change_user_id, "108");
+    assert_int_equal(strlen(ar->pwd_change_binding), 64);
+    koderid__v2__auth_request__free_unpacked(ar, NULL);
+    Koderid__V2__User *u = load_user("108");
+    assert_string_equal(u->password_hash, bcrypt_hash); /* not upgraded: it is being replaced */
+    assert_true(u->password_change_required);
+    koderid__v2__user__free_unpacked(u, NULL);
+    /* no session: prompt=none gets no code */
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none&state=q",
+                          "login_required", "q");
+
+    /* reloading the page in the same browser shows the change form again */
+    struct oidc_response g;
+    char q[128];
+    snprintf(q, sizeof q, "authRequestID=%s", id);
+    call(&g, "GET", "/ui/login/login", q, NULL, f.csrf_cookie);
+    assert_change_form(&g, 200, NULL, &f);
+
+    /* hostile and mistaken answers: the change form again, nothing changed or issued */
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rD", NULL);
+    assert_change_form(&r, 400, "The two passwords are not the same.", &f);
+    post_change(&r, &f, f.csrf, "short", "short", NULL);
+    assert_change_form(&r, 400, "at least 8 characters", &f);
+    post_change(&r, &f, f.csrf, "%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9",
+                "%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9", NULL); /* 7 chars, 14 bytes */
+    assert_change_form(&r, 400, "at least 8 characters", &f);
+    post_change(&r, &f, f.csrf, "n3w%0Apassw0rd", "n3w%0Apassw0rd", NULL);
+    assert_change_form(&r, 400, "control characters", &f);
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", NULL, NULL);
+    assert_change_form(&r, 400, "Enter the new password twice.", &f);
+    post_change(&r, &f, NULL, "n3w+passw0rd", "n3w+passw0rd", NULL); /* no CSRF token */
+    assert_change_form(&r, 403, "Your form expired", &f);
+    struct form stale = f;
+    stale.csrf[0] = stale.csrf[0] == 'A' ? 'B' : 'A';
+    post_change(&r, &f, stale.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    assert_change_form(&r, 403, "Your form expired", &f);
+    u = load_user("108");
+    assert_string_equal(u->password_hash, bcrypt_hash);
+    assert_true(u->password_change_required);
+    koderid__v2__user__free_unpacked(u, NULL);
+
+    /* the step skipped: a new password on a request whose password step never passed */
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id2);
+    get_form(id2, NULL, &f2, NULL);
+    post_change(&r, &f2, f2.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    assert_int_equal(r.status, 403);
+    assert_null(hdr(&r, "location"));
+    assert_true(body_has(&r, "Sign in with your current password first."));
+    assert_true(body_has(&r, "name=\"password\""));
+    oidc_response_release(&r);
+
+    /* another browser (no cookie, or its own) with the right token: refused, and the step is
+     * gone for everyone: the password must be proven again */
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rd", f2.csrf_cookie);
+    assert_int_equal(r.status, 403);
+    assert_null(hdr(&r, "location"));
+    assert_false(body_has(&r, "name=\"newPassword\""));
+    oidc_response_release(&r);
+    get_form(id, f.csrf_cookie, &f, NULL);
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    assert_int_equal(r.status, 403);
+    assert_true(body_has(&r, "Sign in with your current password first."));
+    oidc_response_release(&r);
+
+    /* a reset by an operator between the two steps voids the first */
+    hank_password_step(id, &f);
+    u = load_user("108");
+    char *saved = u->password_hash;
+    u->password_hash = "$y$j9T$reset$0000000000000000000000000000000000000000000";
+    assert_int_equal(repo_user_put(store, u, NULL), 0);
+    u->password_hash = saved;
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    assert_int_equal(r.status, 403);
+    assert_true(body_has(&r, "Your account changed in the meantime."));
+    oidc_response_release(&r);
+    assert_int_equal(repo_user_put(store, u, NULL), 0);
+    koderid__v2__user__free_unpacked(u, NULL);
+
+    /* the real thing: the new password is stored, the flag cleared, the code issued */
+    hank_password_step(id, &f);
+    int64_t before = store_now_ms() / 1000;
+    post_change(&r, &f, f.csrf, "n3w+passw0rd", "n3w+passw0rd", NULL);
+    if (r.status != 303)
+        fail_msg("change POST status %d: %.*s", r.status, (int)r.body_len, r.body ? r.body : "");
+    location_params(&r, RP_CB "?code=", &p);
+    assert_string_equal(oidc_params_get(&p, "state"), "pc");
+    Koderid__V2__AuthCode *c = load_code(oidc_params_get(&p, "code"));
+    assert_non_null(c);
+    assert_string_equal(c->user_id, "108");
+    koderid__v2__auth_code__free_unpacked(c, NULL);
+    oidc_params_release(&p);
+    assert_true(cookie_from(&r, "__Host-koder_session", session_cookie, sizeof session_cookie));
+    oidc_response_release(&r);
+    assert_null(load_authreq(id)); /* consumed */
+    u = load_user("108");
+    assert_false(u->password_change_required);
+    assert_memory_equal(u->password_hash, "$y$", 3);
+    assert_true(u->password_changed_at >= before && u->password_changed_at <= before + 5);
+    assert_string_equal(u->v1_password_hash, bcrypt_hash);
+    koderid__v2__user__free_unpacked(u, NULL);
+    /* the form cannot be answered twice */
+    post_change(&r, &f, f.csrf, "other+passw0rd", "other+passw0rd", NULL);
+    assert_int_equal(r.status, 400);
+    assert_true(body_has(&r, "expired"));
+    oidc_response_release(&r);
+
+    /* the session works; the new password signs in at once, the old one no more */
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, session_cookie);
+    assert_non_null(strstr(hdr(&r, "location"), RP_CB "?code="));
+    oidc_response_release(&r);
+    assert_wrong("hank", "s3cret+pw", "108");
+    start(Q_BASE "&response_type=code&scope=openid", NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "hank", "n3w+passw0rd", NULL);
+    assert_int_equal(r.status, 303);
+    oidc_response_release(&r);
+
+    /* an operator requiring a change ends what the session could do without a login */
+    set_change_required("108", true);
+    call(&r, "GET", "/oauth/v2/authorize", Q_BASE "&response_type=code&scope=openid&prompt=none",
+         NULL, session_cookie);
+    assert_non_null(strstr(hdr(&r, "location"), "error=login_required"));
+    oidc_response_release(&r);
+    start(Q_BASE "&response_type=code&scope=openid", session_cookie, id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -811,6 +1051,8 @@ int main(void)
         cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_native_and_routes),
         cmocka_unit_test(test_session_user_deactivated),
+        cmocka_unit_test(test_cookie_get),
+        cmocka_unit_test(test_password_change),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, setup, teardown);

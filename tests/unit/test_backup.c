@@ -15,39 +15,22 @@
 
 #include <openssl/evp.h>
 
+#include "fixture_tmp.h"
 #include "storage/backup.h"
 #include "storage/store.h"
 
-static char tmpbase[256];
 static int dir_seq;
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(tmpbase, sizeof tmpbase, "%s/koder-backup-test-XXXXXX", base);
-    return mkdtemp(tmpbase) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    nftw(tmpbase, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    return fx_tmp_setup("backup-test");
 }
 
 static struct store *fresh_store(uint64_t tenant)
 {
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/d%d", tmpbase, ++dir_seq);
+    snprintf(dir, sizeof dir, "%s/d%d", fx_tmpbase, ++dir_seq);
     struct store_config cfg = {
         .backend = "lmdb", .data_dir = dir, .tenant = tenant, .lmdb_map_size = (size_t)256 << 20};
     struct store *s = NULL;
@@ -369,7 +352,7 @@ static void test_pipe_input_and_file(void **state)
     struct store *src = fresh_store(1), *dst = fresh_store(1);
     fill(src);
     char path[600], cmd[700];
-    snprintf(path, sizeof path, "%s/backup.bin", tmpbase);
+    snprintf(path, sizeof path, "%s/backup.bin", fx_tmpbase);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     assert_int_equal(store_export(src, f, NULL, &e), 0);
@@ -429,7 +412,7 @@ static void test_tenant_scope(void **state)
     (void)state;
     struct err e = {0};
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/shared", tmpbase);
+    snprintf(dir, sizeof dir, "%s/shared", fx_tmpbase);
     struct store_config cfg = {.backend = "lmdb", .data_dir = dir, .tenant = 1};
     struct store *a = NULL, *b = NULL;
     assert_int_equal(store_open(&cfg, &a, &e), 0);
@@ -530,7 +513,7 @@ static void test_replace(void **state)
 
     /* The generic clear (no clear op) does the same, one tenant only. */
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/replace-shared", tmpbase);
+    snprintf(dir, sizeof dir, "%s/replace-shared", fx_tmpbase);
     struct store_config cfg = {.backend = "lmdb", .data_dir = dir, .tenant = 1};
     struct store *a = NULL, *b = NULL;
     assert_int_equal(store_open(&cfg, &a, &e), 0);
@@ -577,5 +560,5 @@ int main(void)
         cmocka_unit_test(test_replace),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, fx_tmp_teardown);
 }

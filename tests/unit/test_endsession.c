@@ -24,7 +24,7 @@
 
 #define ISSUER "https://id.example"
 
-static char dir[64], master[128];
+static char dir[64];
 static struct store *store;
 static struct oidc_ctx *ctx;
 
@@ -32,13 +32,7 @@ static int setup(void **state)
 {
     (void)state;
     struct err e = {0};
-    store = fx_store_open(dir);
-    if (!store)
-        return -1;
-    snprintf(master, sizeof master, "%s/master.key", dir);
-    struct oidc_config cfg = {
-        .issuer = ISSUER, .master_key_file = master, .create_master_key = true};
-    if (oidc_ctx_new(&cfg, store, &ctx, &e) < 0)
+    if (fx_ctx_open(ISSUER, dir, &store, &ctx) < 0)
         return -1;
     struct fx_client a = {.client_id = "100@proj", .project_id = "p1", .auth_method = 2};
     struct fx_client b = {.client_id = "200@other", .project_id = "p2", .auth_method = 2};

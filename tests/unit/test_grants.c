@@ -34,13 +34,12 @@
 #define MACHINE "400000000000000001"
 #define MACHINE_JWT "400000000000000002"
 #define MACHINE_KEY "400000000000000003"
-#define PKJ_CLIENT "500@proj"     /* OIDC app, private_key_jwt, RSA key */
-#define API_PKJ "501"             /* API app, private_key_jwt, EC key */
-#define API_BASIC "502"           /* API app of project p1, basic */
-#define API_OTHER "503"           /* API app of project p9, basic */
+#define PKJ_CLIENT "500@proj" /* OIDC app, private_key_jwt, RSA key */
+#define API_PKJ "501"         /* API app, private_key_jwt, EC key */
+#define API_BASIC "502"       /* API app of project p1, basic */
+#define API_OTHER "503"       /* API app of project p9, basic */
 
 static char dir[64];
-static char master[128];
 static struct store *store;
 static struct oidc_ctx *ctx;
 static EVP_PKEY *rsa_key, *ec_key, *machine_key;
@@ -112,30 +111,41 @@ static int setup(void **state)
 {
     (void)state;
     struct err e = {0};
-    store = fx_store_open(dir);
-    if (!store)
+    if (fx_ctx_open(ISSUER, dir, &store, &ctx) < 0)
         return -1;
-    snprintf(master, sizeof master, "%s/master.key", dir);
-    struct oidc_config cfg = {
-        .issuer = ISSUER, .master_key_file = master, .create_master_key = true};
-    if (oidc_ctx_new(&cfg, store, &ctx, &e) < 0) {
-        fprintf(stderr, "oidc_ctx_new: %s\n", e.msg);
-        return -1;
-    }
     const struct fx_client clients[] = {
-        {.client_id = "100@proj", .project_id = "p1", .auth_method = 0, .secret = "websecret",
+        {.client_id = "100@proj",
+         .project_id = "p1",
+         .auth_method = 0,
+         .secret = "websecret",
          .refresh = true},
-        {.client_id = "101", .project_id = "p1", .auth_method = 1, .secret = "jwtsecret",
-         .access_token_type = 1, .refresh = true},
-        {.client_id = "200", .project_id = "p2", .auth_method = 0, .secret = "other",
+        {.client_id = "101",
+         .project_id = "p1",
+         .auth_method = 1,
+         .secret = "jwtsecret",
+         .access_token_type = 1,
+         .refresh = true},
+        {.client_id = "200",
+         .project_id = "p2",
+         .auth_method = 0,
+         .secret = "other",
          .refresh = true},
         {.client_id = PKJ_CLIENT, .project_id = "p1", .auth_method = 3, .refresh = true},
         {.client_id = API_PKJ, .project_id = "p1", .auth_method = 3, .kind = 1},
-        {.client_id = API_BASIC, .project_id = "p1", .auth_method = 0, .secret = "apisecret",
+        {.client_id = API_BASIC,
+         .project_id = "p1",
+         .auth_method = 0,
+         .secret = "apisecret",
          .kind = 1},
-        {.client_id = API_OTHER, .project_id = "p9", .auth_method = 0, .secret = "apisecret",
+        {.client_id = API_OTHER,
+         .project_id = "p9",
+         .auth_method = 0,
+         .secret = "apisecret",
          .kind = 1},
-        {.client_id = "504", .project_id = "p1", .auth_method = 1, .secret = "postsecret",
+        {.client_id = "504",
+         .project_id = "p1",
+         .auth_method = 1,
+         .secret = "postsecret",
          .kind = 0},
     };
     for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
@@ -177,8 +187,7 @@ static int teardown(void **state)
 
 /* ---- helpers ---- */
 
-static void call(const char *path, const char *basic, const char *body,
-                 struct oidc_response *resp)
+static void call(const char *path, const char *basic, const char *body, struct oidc_response *resp)
 {
     struct fx_req f;
     fx_req_form(&f, "POST", path, body);
@@ -316,8 +325,7 @@ static char *forge(json_t *claims, const char *alg, const char *kid, const void 
     return out;
 }
 
-static json_t *assertion_claims(const char *owner, const char *aud, int64_t exp_in,
-                                const char *jti)
+static json_t *assertion_claims(const char *owner, const char *aud, int64_t exp_in, const char *jti)
 {
     int64_t now = store_now_ms() / 1000;
     json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", owner, "sub", owner, "aud", aud,
@@ -427,8 +435,8 @@ static void test_refresh_bound_to_client(void **state)
     json_t *t3 = web_tokens("openid");
     assert_null(json_object_get(t3, "refresh_token"));
     json_decref(t3);
-    expect("/oauth/v2/token", "100%40proj:websecret",
-           "grant_type=refresh_token&refresh_token=nope", 400, "invalid_grant");
+    expect("/oauth/v2/token", "100%40proj:websecret", "grant_type=refresh_token&refresh_token=nope",
+           400, "invalid_grant");
     expect("/oauth/v2/token", "100%40proj:websecret", "grant_type=refresh_token", 400,
            "invalid_request");
 }
@@ -558,14 +566,13 @@ static void test_client_credentials(void **state)
     const char *d1 = strchr(jwt, '.');
     assert_non_null(d1);
     size_t n = 0;
-    unsigned char *raw = b64url_decode_alloc(d1 + 1, (size_t)(strchr(d1 + 1, '.') - d1 - 1),
-                                             false, &n);
+    unsigned char *raw =
+        b64url_decode_alloc(d1 + 1, (size_t)(strchr(d1 + 1, '.') - d1 - 1), false, &n);
     json_t *claims = json_loadb((char *)raw, n, 0, NULL);
     free(raw);
     assert_string_equal(jstr(claims, "sub"), MACHINE_JWT);
     assert_string_equal(jstr(claims, "iss"), ISSUER);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(claims, "aud"), 0)),
-                        "p1");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(claims, "aud"), 0)), "p1");
     json_decref(claims);
     /* introspected by the API app of p1: active, sub = the machine user, username */
     json_t *ij = introspect_basic(API_BASIC ":apisecret", jwt);
@@ -578,8 +585,7 @@ static void test_client_credentials(void **state)
            "invalid_client");
     expect("/oauth/v2/token", "ada:whatever", "grant_type=client_credentials", 401,
            "invalid_client");
-    expect("/oauth/v2/token", "nobody:x", "grant_type=client_credentials", 401,
-           "invalid_client");
+    expect("/oauth/v2/token", "nobody:x", "grant_type=client_credentials", 401, "invalid_client");
     expect("/oauth/v2/token", "svc-off:offsecret", "grant_type=client_credentials", 401,
            "invalid_client");
     expect("/oauth/v2/token", NULL, "grant_type=client_credentials&client_id=svc-opaque", 401,
@@ -611,18 +617,15 @@ static void test_secret_cache_and_rehash(void **state)
     (void)state;
     struct err e = {0};
     /* a machine user with a cost-10 hash, as v1's legacy secrets */
-    put_machine("400000000000000008", "svc-old", "svc-old@org1.example", 0, "oldsecret", 10,
-                1);
+    put_machine("400000000000000008", "svc-old", "svc-old@org1.example", 0, "oldsecret", 10, 1);
     json_decref(ok("/oauth/v2/token", "svc-old:oldsecret", "grant_type=client_credentials"));
     Koderid__V2__User *u = NULL;
     assert_int_equal(repo_user_get(store, "400000000000000008", &u, &e), 0);
     assert_memory_equal(u->secret_hash, "$2b$04$", 7);
     bool cached = true;
-    assert_int_equal(oidc_secret_verify(ctx, u->id, "oldsecret", u->secret_hash, &cached, &e),
-                     0);
+    assert_int_equal(oidc_secret_verify(ctx, u->id, "oldsecret", u->secret_hash, &cached, &e), 0);
     assert_false(cached); /* a new hash: the old cache entry does not apply */
-    assert_int_equal(oidc_secret_verify(ctx, u->id, "oldsecret", u->secret_hash, &cached, &e),
-                     0);
+    assert_int_equal(oidc_secret_verify(ctx, u->id, "oldsecret", u->secret_hash, &cached, &e), 0);
     assert_true(cached);
     assert_int_equal(oidc_secret_verify(ctx, u->id, "wrong", u->secret_hash, &cached, &e),
                      -E_INVALID_CLIENT);
@@ -718,8 +721,8 @@ static void test_jwt_bearer(void **state)
         free(tok);
     }
     expect("/oauth/v2/token", NULL,
-           "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c",
-           400, "invalid_grant");
+           "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c", 400,
+           "invalid_grant");
     expect("/oauth/v2/token", NULL,
            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer", 400,
            "invalid_request");
@@ -818,8 +821,7 @@ static void test_private_key_jwt(void **state)
     }
     /* a wrong assertion type */
     expect("/oauth/v2/introspect", NULL,
-           "token=x&client_assertion_type=urn%3Afoo&client_assertion=a.b.c", 401,
-           "invalid_client");
+           "token=x&client_assertion_type=urn%3Afoo&client_assertion=a.b.c", 401, "invalid_client");
     json_decref(t);
 }
 
@@ -861,8 +863,7 @@ static void test_introspect(void **state)
     assert_true(json_is_array(json_object_get(j, "aud")));
     json_decref(j);
     /* a JWT access token */
-    json_t *tj = tokens_for("101", NULL, "&client_id=101&client_secret=jwtsecret", "openid",
-                            NULL);
+    json_t *tj = tokens_for("101", NULL, "&client_id=101&client_secret=jwtsecret", "openid", NULL);
     assert_non_null(strchr(jstr(tj, "access_token"), '.'));
     json_t *jj = introspect_basic(API_BASIC ":apisecret", jstr(tj, "access_token"));
     assert_true(json_is_true(json_object_get(jj, "active")));
@@ -939,8 +940,7 @@ static void test_revoke(void **state)
     assert_int_equal(userinfo_status(at), 401);
     assert_false(active_for(API_BASIC ":apisecret", at));
     /* its refresh token: another client cannot, the owner can, and the family ends */
-    snprintf(body, sizeof body, "token=%s&token_type_hint=refresh_token",
-             jstr(t, "refresh_token"));
+    snprintf(body, sizeof body, "token=%s&token_type_hint=refresh_token", jstr(t, "refresh_token"));
     expect("/oauth/v2/revoke", "100%40proj:websecret", body, 400, "invalid_request");
     snprintf(body, sizeof body,
              "token=%s&token_type_hint=refresh_token&client_id=101&client_secret=jwtsecret",
@@ -966,8 +966,7 @@ static void test_revoke_opaque_and_refresh(void **state)
     expect("/oauth/v2/revoke", "100%40proj:websecret", "token=a.b.c", 200, NULL);
     /* refresh token without hint: found after the access token lookup */
     char *rb = refresh_body(jstr(t, "refresh_token"), NULL);
-    snprintf(body, sizeof body, "token=%s&token_type_hint=access_token",
-             jstr(t, "refresh_token"));
+    snprintf(body, sizeof body, "token=%s&token_type_hint=access_token", jstr(t, "refresh_token"));
     expect("/oauth/v2/revoke", "200:other", body, 400, "invalid_request");
     json_t *t2 = ok("/oauth/v2/token", "100%40proj:websecret", rb); /* still valid */
     free(rb);

@@ -19,39 +19,22 @@
 #include <cmocka.h>
 #include <lmdb.h>
 
+#include "fixture_tmp.h"
 #include "storage/repo.h"
 #include "storage/store.h"
 
-static char tmpbase[256];
 static int dir_seq;
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(tmpbase, sizeof tmpbase, "%s/koder-store-test-XXXXXX", base);
-    return mkdtemp(tmpbase) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    nftw(tmpbase, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    return fx_tmp_setup("store-test");
 }
 
 /* A fresh data dir path (not created) for one test. */
 static void new_dir(char *out, size_t n)
 {
-    snprintf(out, n, "%s/d%d/sub", tmpbase, ++dir_seq);
+    snprintf(out, n, "%s/d%d/sub", fx_tmpbase, ++dir_seq);
 }
 
 static struct store *open_at(const char *dir, uint64_t tenant, bool read_only, int expect)
@@ -562,5 +545,5 @@ int main(void)
         cmocka_unit_test(test_repo_corrupt_and_del),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, fx_tmp_teardown);
 }

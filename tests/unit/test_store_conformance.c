@@ -31,18 +31,11 @@
 
 #include "common/rand.h"
 #include "storage/store.h"
+#include "fixture_tmp.h"
 
 static char tmpdir[256];
 static char run_id[24];
 static struct store *st_a, *st_b; /* two tenants of the same backend */
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static const char *env_or(const char *name, const char *def)
 {
@@ -95,7 +88,7 @@ static int group_teardown(void **state)
     (void)state;
     store_close(st_a);
     store_close(st_b);
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_rf(tmpdir);
     return 0;
 }
 

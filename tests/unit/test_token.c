@@ -38,24 +38,14 @@
 #define CHALLENGE "kO6rSSCCXg_nL8dPVp0Mn92q_SAxDaipa2Vhz2sWe6s"
 
 static char dir[64];
-static char master[128];
 static struct store *store;
 static struct oidc_ctx *ctx;
 
 static int setup(void **state)
 {
     (void)state;
-    struct err e = {0};
-    store = fx_store_open(dir);
-    if (!store)
+    if (fx_ctx_open(ISSUER, dir, &store, &ctx) < 0)
         return -1;
-    snprintf(master, sizeof master, "%s/master.key", dir);
-    struct oidc_config cfg = {
-        .issuer = ISSUER, .master_key_file = master, .create_master_key = true};
-    if (oidc_ctx_new(&cfg, store, &ctx, &e) < 0) {
-        fprintf(stderr, "oidc_ctx_new: %s\n", e.msg);
-        return -1;
-    }
     const struct fx_client clients[] = {
         /* project p1: a confidential web app, a JWT-access-token app, an SPA */
         {.client_id = "100@proj",
