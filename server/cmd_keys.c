@@ -33,24 +33,31 @@ static const char *fmt_time(int64_t t, char *out, size_t n)
     return out;
 }
 
-static int keys_list(int argc, char **argv)
+/* The shared flags, then @opts: each an on/off flag set through its `flag` pointer. No
+ * arguments besides. 0, or the usage exit status (the line is printed). */
+static int keys_args(const char *sub, int argc, char **argv, const struct option *opts,
+                     struct cli_opts *co)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    struct cli_opts co;
-    bool json = false;
     int r, c;
-
-    if ((r = cli_common_args("keys", &argc, argv, &co)) != 0)
+    if ((r = cli_common_args("keys", &argc, argv, co)) != 0)
         return r;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'j')
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if (c != 0)
             return cli_usage("keys", "unknown option '%s'", argv[optind - 1]);
-        json = true;
-    }
     if (optind < argc)
-        return cli_usage("keys", "list takes no arguments");
+        return cli_usage("keys", "%s takes no arguments", sub);
+    return 0;
+}
+
+static int keys_list(int argc, char **argv)
+{
+    int json = 0, r;
+    const struct option opts[] = {{"json", no_argument, &json, 1}, {NULL, 0, NULL, 0}};
+    struct cli_opts co;
+    if ((r = keys_args("list", argc, argv, opts, &co)) != 0)
+        return r;
 
     struct cli cl;
     if ((r = cli_open(&cl, &co, CLI_STORE | CLI_READ_ONLY)) != 0)
@@ -112,30 +119,14 @@ static struct oidc_rotate_policy policy_of(const struct cli *cl, bool emergency,
 
 static int keys_rotate(int argc, char **argv)
 {
-    static const struct option opts[] = {{"now", no_argument, NULL, 'n'},
-                                         {"force", no_argument, NULL, 'f'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {NULL, 0, NULL, 0}};
+    int emergency = 0, force = 0, json = 0, r;
+    const struct option opts[] = {{"now", no_argument, &emergency, 1},
+                                  {"force", no_argument, &force, 1},
+                                  {"json", no_argument, &json, 1},
+                                  {NULL, 0, NULL, 0}};
     struct cli_opts co;
-    bool emergency = false, force = false, json = false;
-    int r, c;
-
-    if ((r = cli_common_args("keys", &argc, argv, &co)) != 0)
+    if ((r = keys_args("rotate", argc, argv, opts, &co)) != 0)
         return r;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'n')
-            emergency = true;
-        else if (c == 'f')
-            force = true;
-        else if (c == 'j')
-            json = true;
-        else
-            return cli_usage("keys", "unknown option '%s'", argv[optind - 1]);
-    }
-    if (optind < argc)
-        return cli_usage("keys", "rotate takes no arguments");
 
     struct cli cl;
     if ((r = cli_open(&cl, &co, CLI_STORE | CLI_OIDC)) != 0)

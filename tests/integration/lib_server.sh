@@ -31,6 +31,24 @@ expect() { # description, then a command that must succeed
   if "$@"; then ok "$what"; else bad "$what"; fi
 }
 
+# Command-line checks: `run WANT ARGS...` runs the binary, stdout in $out, stderr in $err,
+# and fails unless it exits WANT; then err_has/out_has/one_line_err/jqe look at the output.
+out=$WORK/out
+err=$WORK/err
+run() { # expected-exit, args...; stdout in $out, stderr in $err
+  local want=$1; shift
+  local rc=0
+  "$BIN" "$@" >"$out" 2>"$err" || rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "  '$*' exited $rc, wanted $want; stderr: $(head -c 300 "$err")"
+    return 1
+  fi
+}
+jqe() { jq -e "$@" >/dev/null; }
+one_line_err() { [ "$(wc -l <"$err")" -eq 1 ] && [ ! -s "$out" ]; }
+err_has() { grep -q -- "$1" "$err" || { echo "  stderr lacks '$1': $(cat "$err")"; return 1; }; }
+out_has() { grep -q -- "$1" "$out" || { echo "  stdout lacks '$1': $(head -c 500 "$out")"; return 1; }; }
+
 # write_config FILE [extra lines...]
 write_config() {
   local f=$1; shift

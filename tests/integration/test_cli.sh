@@ -4,22 +4,6 @@
 # administration.
 . "$(dirname "$0")/lib_server.sh"
 
-out=$WORK/out
-err=$WORK/err
-run() { # expected-exit, args...; stdout in $out, stderr in $err
-  local want=$1; shift
-  local rc=0
-  "$BIN" "$@" >"$out" 2>"$err" || rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "  '$*' exited $rc, wanted $want; stderr: $(head -c 300 "$err")"
-    return 1
-  fi
-}
-jqe() { jq -e "$@" >/dev/null; }
-one_line_err() { [ "$(wc -l <"$err")" -eq 1 ] && [ ! -s "$out" ]; }
-err_has() { grep -q -- "$1" "$err" || { echo "  stderr lacks '$1': $(cat "$err")"; return 1; }; }
-out_has() { grep -q -- "$1" "$out" || { echo "  stdout lacks '$1': $(head -c 500 "$out")"; return 1; }; }
-
 # --version, --help, help COMMAND
 expect "--version exits 0" run 0 --version
 expect "--version prints name and version" grep -Eq '^koder-id-v2-gateway [0-9]+\.[0-9]+\.[0-9]+$' "$out"

@@ -18,23 +18,12 @@
 
 #include "oidc/keys.h"
 #include "storage/repo.h"
-
-static char dir[64];
+#include "fixture_tmp.h"
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_keys_rotate_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fx_tmp_setup("keys-rotate");
 }
 
 /* An info row as oidc_keys_list() makes it. */
@@ -182,8 +171,8 @@ static void test_rotation_due(void **state)
 
 static struct store *open_store(const char *sub)
 {
-    char p[128];
-    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", fx_tmpbase, sub);
     struct store_config sc = {
         .backend = "lmdb", .tenant = 1, .data_dir = p, .lmdb_map_size = 64 << 20};
     struct store *s = NULL;
@@ -194,10 +183,10 @@ static struct store *open_store(const char *sub)
 
 static struct oidc_keys *open_keys(struct store *s)
 {
-    char p[128];
+    char p[512];
     struct oidc_keys *k = NULL;
     struct err e = {0};
-    snprintf(p, sizeof p, "%s/master.key", dir);
+    snprintf(p, sizeof p, "%s/master.key", fx_tmpbase);
     assert_int_equal(oidc_keys_open(s, p, true, &k, &e), 0);
     return k;
 }
@@ -385,5 +374,5 @@ int main(void)
         cmocka_unit_test(test_scheduled_rotation_race),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fx_tmp_teardown);
 }
