@@ -12,6 +12,7 @@
 #include "common/cleanup.h"
 #include "oidc/authorize.h"
 #include "oidc/clientauth.h"
+#include "oidc/cors.h"
 #include "oidc/endsession.h"
 #include "oidc/hashq.h"
 #include "oidc/introspect.h"
@@ -98,7 +99,9 @@ int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc
         (r = oidc_throttle_new(&client, &ctx->client_throttle, e)) < 0 ||
         (r = oidc_hashq_new((unsigned)(cfg->hash_workers > 0 ? cfg->hash_workers : 2),
                             hash_queue_max(cfg), &ctx->hashq, e)) < 0 ||
-        (r = oidc_secret_cache_new(0, &ctx->secret_cache, e)) < 0) {
+        (r = oidc_secret_cache_new(0, &ctx->secret_cache, e)) < 0 ||
+        (r = oidc_cors_new(&ctx->cors, e)) < 0 ||
+        (store && (r = oidc_cors_reload(ctx->cors, store, NULL, e)) < 0)) {
         oidc_ctx_free(ctx);
         return r;
     }
@@ -157,6 +160,7 @@ void oidc_ctx_free(struct oidc_ctx *ctx)
     if (!ctx)
         return;
     oidc_keys_free(ctx->keys);
+    oidc_cors_free(ctx->cors);
     oidc_hashq_free(ctx->hashq);
     oidc_secret_cache_free(ctx->secret_cache);
     oidc_throttle_free(ctx->login_throttle);

@@ -41,6 +41,7 @@ struct oidc_keys;
 struct oidc_throttle;
 struct oidc_hashq;
 struct oidc_secret_cache;
+struct oidc_cors;
 
 struct oidc_ctx {
     struct store *store; /* borrowed; outlives the ctx */
@@ -57,11 +58,12 @@ struct oidc_ctx {
     int64_t code_ttl;                          /* authorization code, seconds (60 s) */
     char *dummy_hash; /* verified for unknown users, so timing does not tell who exists */
     struct oidc_secret_cache *secret_cache;
+    struct oidc_cors *cors; /* allowed CORS origins (oidc/cors.h), loaded from the store */
 };
 
 /**
  * Creates the context over @store: copies @cfg, loads lifetimes (settings/oidc or v1's
- * defaults), opens the signing keys. Returns 0 and *ret, or a negative code with @e.
+ * defaults), opens the signing keys, loads the allowed CORS origins. Returns 0 and *ret, or a negative code with @e.
  */
 int oidc_ctx_new(const struct oidc_config *cfg, struct store *store, struct oidc_ctx **ret,
                  struct err *e);

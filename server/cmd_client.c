@@ -23,6 +23,7 @@
 
 #include "common/cleanup.h"
 #include "common/rand.h"
+#include "oidc/cors.h"
 #include "server/cli.h"
 #include "server/commands.h"
 #include "storage/repo.h"
@@ -117,6 +118,10 @@ static json_t *client_json(const Koderid__V2__Client *c)
         json_array_append_new(pl, json_string(c->post_logout_redirect_uris[i]));
     json_object_set_new(o, "redirect_uris", ru);
     json_object_set_new(o, "post_logout_redirect_uris", pl);
+    json_t *ao = json_array();
+    for (size_t i = 0; i < c->n_additional_origins; i++)
+        json_array_append_new(ao, json_string(c->additional_origins[i]));
+    json_object_set_new(o, "additional_origins", ao);
     json_object_set_new(o, "dev_mode", json_boolean(c->dev_mode));
     json_object_set_new(o, "source", json_string(c->source ? c->source : ""));
     return o;
@@ -129,6 +134,7 @@ static int client_add(int argc, char **argv)
         {"type", required_argument, NULL, 't'},
         {"redirect-uri", required_argument, NULL, 'r'},
         {"post-logout-uri", required_argument, NULL, 'l'},
+        {"origin", required_argument, NULL, 'o'},
         {"auth-method", required_argument, NULL, 'a'},
         {"access-token", required_argument, NULL, 'k'},
         {"project", required_argument, NULL, 'p'},
@@ -138,8 +144,9 @@ static int client_add(int argc, char **argv)
     };
     const char *name = NULL, *type = NULL, *method = NULL, *at = "opaque", *project = NULL,
                *client_id = NULL;
-    char *redirects[URIS_MAX], *logouts[URIS_MAX];
-    size_t nredirects = 0, nlogouts = 0;
+    char *redirects[URIS_MAX], *logouts[URIS_MAX], *origins[URIS_MAX];
+    char origin_buf[URIS_MAX][OIDC_CORS_ORIGIN_MAX];
+    size_t nredirects = 0, nlogouts = 0, norigins = 0;
     bool json = false;
     struct cli_opts co;
     int r, c;
@@ -167,6 +174,17 @@ static int client_add(int argc, char **argv)
                 redirects[nredirects++] = optarg;
             else
                 logouts[nlogouts++] = optarg;
+            break;
+        case 'o':
+            /* Stored as the origin a browser sends (oidc/cors.h), so it matches byte for
+             * byte; a path is dropped. */
+            if (norigins >= URIS_MAX)
+                return cli_usage("client", "at most %d URIs of each kind", URIS_MAX);
+            if (oidc_cors_origin_of(optarg, origin_buf[norigins]) < 0)
+                return cli_usage("client", "--origin: '%.80s' is not an http or https origin",
+                                 optarg);
+            origins[norigins] = origin_buf[norigins];
+            norigins++;
             break;
         case 'a':
             method = optarg;
@@ -266,6 +284,8 @@ static int client_add(int argc, char **argv)
     cr.redirect_uris = redirects;
     cr.n_post_logout_redirect_uris = nlogouts;
     cr.post_logout_redirect_uris = logouts;
+    cr.n_additional_origins = norigins;
+    cr.additional_origins = origins;
     cr.n_response_types = 1;
     cr.response_types = response_types;
     cr.n_grant_types = 2;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `serve`: opens everything, starts the HTTP front and a background thread (purging expired
- * store entries, re-reading, rotating and expiring signing keys: keys_housekeeping()), then waits for SIGTERM or SIGINT and shuts down in
- * order: stop accepting, finish what is in flight, stop the threads, close the store.
+ * store entries, re-reading, rotating and expiring signing keys: keys_housekeeping(), re-reading
+ * the allowed CORS origins), then waits for SIGTERM or SIGINT and shuts down in order: stop
+ * accepting, finish what is in flight, stop the threads, close the store.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "oidc/cors.h"
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
 #include "server/cli.h"
@@ -19,6 +21,9 @@
 #include "server/httpd.h"
 #include "server/ops.h"
 
+/* A client added or changed by the CLI while serve runs gets CORS within this time (or at
+ * once on SIGHUP). Rebuilding reads every client record: cheap next to this period. */
+#define CORS_RELOAD_S 10
 #define GRACE_MS 10000
 
 struct housekeeper {
@@ -29,12 +34,19 @@ struct housekeeper {
     struct cli *cl;
 };
 
+static void cors_reload(struct cli *cl)
+{
+    struct err e = {0};
+    if (oidc_cors_reload(cl->oidc->cors, cl->store, NULL, &e) < 0)
+        log_error("cors: reloading the allowed origins failed: %s", e.msg);
+}
+
 static void *housekeeping(void *arg)
 {
     struct housekeeper *hk = arg;
-    struct timespec last_purge, last_keys, now;
+    struct timespec last_purge, last_keys, last_cors, now;
     clock_gettime(CLOCK_MONOTONIC, &last_purge);
-    last_keys = last_purge;
+    last_keys = last_cors = last_purge;
     pthread_mutex_lock(&hk->lock);
     while (!hk->stop) {
         struct timespec until;
@@ -58,6 +70,10 @@ static void *housekeeping(void *arg)
         keys_housekeeping(hk->cl, keys_due);
         if (keys_due)
             last_keys = now;
+        if (now.tv_sec - last_cors.tv_sec >= CORS_RELOAD_S) {
+            cors_reload(hk->cl);
+            last_cors = now;
+        }
         pthread_mutex_lock(&hk->lock);
     }
     pthread_mutex_unlock(&hk->lock);
@@ -113,6 +129,7 @@ int cmd_serve(int argc, char **argv)
         if (sig == SIGHUP) {
             log_info("serve: SIGHUP received, reloading");
             ops_reload(&cl, &co);
+            cors_reload(&cl);
             continue;
         }
         break;

@@ -35,6 +35,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/rand.h"
+#include "oidc/cors.h"
 #include "oidc/discovery.h"
 #include "oidc/keys.h"
 #include "oidc/oidc.h"
@@ -299,9 +300,47 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, nlen, 1, NULL, v.base, vlen);
 }
 
+/* A header from static strings (or bytes the request owns): only h2o's header list grows. */
+static void add_static(h2o_req_t *req, const char *name, const char *value, size_t vlen)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, value, vlen);
+}
+
+/* The request's Origin when it may read this endpoint's answer (oidc/cors.h), else NULL. A
+ * second Origin header is ambiguous: nothing is allowed then. */
+static const h2o_iovec_t *cors_origin(struct httpd *h, h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (i < 0 || h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), i) >= 0)
+        return NULL;
+    const h2o_iovec_t *v = &req->headers.entries[i].value;
+    return oidc_cors_allowed(h->oidc->cors, v->base, v->len) ? v : NULL;
+}
+
+/* CORS on the endpoints that answer it, errors included (a browser app must be able to read
+ * an invalid_grant): Vary: Origin always, so no cache gives one origin's answer to another;
+ * the allow headers only for an allowed Origin, echoed byte for byte. Never "*", never
+ * credentials: none of these endpoints reads a cookie. */
+static void cors_headers(struct httpd *h, h2o_req_t *req)
+{
+    const struct oidc_cors_endpoint *ce =
+        oidc_cors_endpoint(req->path_normalized.base, req->path_normalized.len);
+    if (!ce)
+        return;
+    add_static(req, "vary", H2O_STRLIT("origin"));
+    const h2o_iovec_t *o = cors_origin(h, req);
+    if (!o)
+        return;
+    add_static(req, "access-control-allow-origin", o->base, o->len);
+    if (ce->expose_headers)
+        add_static(req, "access-control-expose-headers", ce->expose_headers,
+                   strlen(ce->expose_headers));
+}
+
 /* Headers every answer carries unless the endpoint chose its own (a login page's CSP). */
 static void security_headers(struct httpd *h, h2o_req_t *req, const struct oidc_response *r)
 {
+    cors_headers(h, req);
     static const struct {
         const char *name, *value;
     } defaults[] = {
@@ -327,6 +366,24 @@ static void send_body(h2o_req_t *req, int status, const char *body, size_t len)
     }
     req->res.content_length = len;
     h2o_send_inline(req, body ? body : "", len);
+}
+
+/* A preflight (OPTIONS on a CORS endpoint), answered here without a worker: 204, with the
+ * methods, request headers and cache time only for an allowed Origin. A refused preflight is
+ * the same 204 without them, which is what makes the browser refuse the request. */
+static void send_preflight(struct httpd *h, h2o_req_t *req, const struct oidc_cors_endpoint *ce,
+                           const struct timespec *start, const char *client)
+{
+    if (cors_origin(h, req)) {
+        add_static(req, "access-control-allow-methods", ce->methods, strlen(ce->methods));
+        if (ce->allow_headers)
+            add_static(req, "access-control-allow-headers", ce->allow_headers,
+                       strlen(ce->allow_headers));
+        add_static(req, "access-control-max-age", H2O_STRLIT(OIDC_CORS_MAX_AGE));
+    }
+    security_headers(h, req, NULL);
+    send_body(req, 204, NULL, 0);
+    access_log(req, 204, start, client, NULL);
 }
 
 static void send_response(struct httpd *h, h2o_req_t *req, const struct oidc_response *r)
@@ -365,7 +422,6 @@ static void send_cached(struct httpd *h, h2o_req_t *req, const struct cached_bod
     snprintf(cc, sizeof cc, "public, max-age=%d", h->cfg->keys_jwks_max_age);
     add_header(req, "cache-control", cc);
     add_header(req, "etag", c->etag);
-    add_header(req, "access-control-allow-origin", "*");
     security_headers(h, req, NULL);
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
     int status = 200;
@@ -685,7 +741,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const h2o_iovec_t p = req->path_normalized;
 #define PATH_IS(s) (p.len == sizeof(s) - 1 && memcmp(p.base, s, sizeof(s) - 1) == 0)
     bool get = method_is(req, "GET") || method_is(req, "HEAD");
-    if (PATH_IS("/healthz")) {
+    const struct oidc_cors_endpoint *cors = oidc_cors_endpoint(p.base, p.len);
+    if (cors && method_is(req, "OPTIONS")) {
+        send_preflight(h, req, cors, &start, client);
+    } else if (PATH_IS("/healthz")) {
         send_json(h, req, 200, "{\"status\":\"ok\"}", &start, client);
     } else if (PATH_IS("/readyz")) {
         dispatch(l, req, TASK_READYZ, &start, client);

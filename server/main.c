@@ -48,7 +48,7 @@ static const struct command commands[] = {
      "\n" COMMON_OPTS},
     {"client", cmd_client, "add, list and show OIDC clients",
      "usage: " CLI_PROG " client add --name NAME --type web|spa|native --redirect-uri URI [...]\n"
-     "           [--post-logout-uri URI ...] [--auth-method basic|post|none]\n"
+     "           [--post-logout-uri URI ...] [--origin URL ...] [--auth-method basic|post|none]\n"
      "           [--access-token jwt|opaque] [--project ID] [--client-id ID] [--json]\n"
      "       " CLI_PROG " client list [--json]\n"
      "       " CLI_PROG " client show ID [--json]\n"
@@ -56,7 +56,8 @@ static const struct command commands[] = {
      "add: the auth method defaults to basic for web clients and none for spa and native\n"
      "clients (which cannot have a secret). A confidential client's secret (64 characters of\n"
      "[A-Za-z0-9]) is shown once and stored only as a bcrypt hash. --json prints\n"
-     "{\"client_id\": ..., \"client_secret\": ...}.\n"
+     "{\"client_id\": ..., \"client_secret\": ...}. --origin adds an origin allowed for CORS\n"
+     "besides those of the redirect URIs.\n"
      "\n" COMMON_OPTS},
     {"keys", cmd_keys, "list or rotate signing keys",
      "usage: " CLI_PROG " keys list [--json]\n"

@@ -51,7 +51,8 @@ expect "the JWKS kid is the key keys list says signs" jqe --arg k "$kid" 'map(se
 jetag=$(grep -i '^etag:' "$WORK/h2" | sed 's/^[^:]*: //; s/\r$//')
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: W/$jetag" "$BASE/oauth/v2/keys")
 expect "JWKS revalidates with 304" test "$code" = 304
-expect "JWKS allows cross-origin reads" grep -qi '^access-control-allow-origin: \*' "$WORK/h2"
+expect "JWKS varies by Origin (CORS for registered origins only, tests/integration/cors.sh)" grep -qi '^vary: origin' "$WORK/h2"
+expect "JWKS gives no CORS to a request without Origin" bash -c "! grep -qi '^access-control-' '$WORK/h2'"
 
 # health
 expect "/healthz is 200" bash -c "curl -sf '$BASE/healthz' | jq -e '.status==\"ok\"' >/dev/null"
