@@ -15,11 +15,14 @@
 #include "common/buf.h"
 #include "common/cleanup.h"
 #include "common/rand.h"
+#include "oidc/authresp.h"
 #include "oidc/claims.h"
+#include "oidc/grant.h"
 #include "oidc/html.h"
 #include "oidc/params.h"
 #include "oidc/pkce.h"
 #include "oidc/redirect.h"
+#include "oidc/respond.h"
 #include "oidc/session.h"
 #include "storage/repo.h"
 #include "storage/store.h"
@@ -36,55 +39,102 @@ static inline void client_free_(Koderid__V2__Client **c)
         koderid__v2__client__free_unpacked(*c, NULL);
 }
 
-/* Adds "name=value" (value URL-encoded) to a redirect's query. */
-static void add_param(struct buf *b, bool *first, const char *name, const char *value)
+static inline void user_free_(Koderid__V2__User **u)
 {
-    buf_adds(b, *first ? "" : "&");
-    *first = false;
-    buf_adds(b, name);
-    buf_adds(b, "=");
-    buf_add_urlenc(b, value);
+    if (*u)
+        koderid__v2__user__free_unpacked(*u, NULL);
 }
 
-/* Starts a redirect to @uri: the separator depends on whether it already has a query. */
-static void redirect_begin(struct buf *b, const char *uri, bool *first)
+static void wipe_free_(char **p)
 {
-    size_t n = strlen(uri);
-    buf_adds(b, uri);
-    if (!strchr(uri, '?')) {
-        buf_adds(b, "?");
-        *first = true;
-    } else {
-        *first = uri[n - 1] == '?' || uri[n - 1] == '&';
+    if (*p) {
+        OPENSSL_cleanse(*p, strlen(*p));
+        free(*p);
     }
 }
 
-static void redirect_send(struct oidc_response *resp, int status, struct buf *b)
-{
-    size_t len = 0;
-    _cleanup_free_ char *loc = buf_detach(b, &len);
-    oidc_response_body(resp, status, NULL, NULL, 0);
-    oidc_response_header(resp, "location", loc ? loc : "/");
-    oidc_response_header(resp, "cache-control", "no-store");
-    oidc_response_header(resp, "pragma", "no-cache");
-    oidc_response_header(resp, "referrer-policy", "no-referrer");
-}
-
 void oidc_authorize_redirect_error(struct oidc_ctx *ctx, const char *redirect_uri,
-                                   const char *state, int code, const char *description, int status,
+                                   enum oidc_resp_mode mode, const char *state, int code,
+                                   const char *description, int status,
                                    struct oidc_response *resp)
 {
-    struct buf b = BUF_INIT;
-    bool first;
-    redirect_begin(&b, redirect_uri, &first);
-    add_param(&b, &first, "error", err_oauth(code));
-    if (description && *description)
-        add_param(&b, &first, "error_description", description);
-    if (state && *state)
-        add_param(&b, &first, "state", state);
-    add_param(&b, &first, "iss", ctx->cfg.issuer);
-    redirect_send(resp, status, &b);
+    struct oidc_authresp a = {.redirect_uri = redirect_uri, .mode = mode};
+    oidc_authresp_add(&a, "error", err_oauth(code));
+    oidc_authresp_add(&a, "error_description", description);
+    oidc_authresp_add(&a, "state", state);
+    oidc_authresp_send(ctx, &a, status, resp);
     oidc_response_note(resp, "error=%s", err_oauth(code));
+}
+
+/*
+ * The implicit flow's answer (OIDC Core 3.2.2.5): an ID token, and with "id_token token" an
+ * access token of the client's type beside it (at_hash in the ID token); no refresh token, so
+ * offline_access is dropped. With no access token the ID token carries the userinfo claims
+ * (issue.c), as v1 does.
+ */
+static int issue_tokens(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *ar,
+                        const Koderid__V2__Client *cl, const Koderid__V2__User *u,
+                        int64_t auth_time, char **amr, size_t n_amr, const char *session_id,
+                        enum oidc_resp_mode mode, int status, struct oidc_response *resp,
+                        struct err *e)
+{
+    bool with_at = strcmp(ar->response_type, "id_token") != 0;
+    int r;
+
+    _cleanup_free_ char *scope = oidc_scope_without(ar->scope, "offline_access");
+    if (!scope)
+        return err_set(e, -E_NOMEM, "out of memory");
+    _cleanup_(json_decrefp) json_t *aud = NULL;
+    if ((r = oidc_claims_audience(ctx->store, cl, scope, &aud, e)) < 0)
+        return r;
+    char jti[21];
+    id_new(jti);
+    int64_t now = store_now_ms() / 1000;
+    struct oidc_issue in = {
+        .client = cl,
+        .user = u,
+        .scope = scope,
+        .nonce = ar->nonce,
+        .auth_time = auth_time,
+        .amr = amr,
+        .n_amr = n_amr,
+        .audience = aud,
+        .jti = jti,
+        .family_id = "",
+        .session_id = session_id,
+        .now = now,
+        .at_expires_at = now + ctx->lifetimes.access_token,
+    };
+    _cleanup_(wipe_free_) char *access_token = NULL;
+    if (with_at && (r = oidc_issue_access_token(ctx, &in, &access_token, e)) < 0)
+        return r;
+    _cleanup_free_ char *id_token = NULL;
+    struct err ie = {0};
+    r = oidc_issue_id_token(ctx, &in, access_token, &id_token, &ie);
+    if (r == -E_INVALID_REQUEST) { /* something of the request's own, e.g. a nonce */
+        oidc_authorize_redirect_error(ctx, ar->redirect_uri, mode, ar->state, r, ie.msg, status,
+                                      resp);
+        return 0;
+    }
+    if (r < 0)
+        return err_set(e, r, "%s", ie.msg);
+
+    char expires_in[24];
+    snprintf(expires_in, sizeof expires_in, "%lld",
+             (long long)(in.at_expires_at > now ? in.at_expires_at - now : 0));
+    struct oidc_authresp a = {.redirect_uri = ar->redirect_uri, .mode = mode};
+    if (access_token) {
+        oidc_authresp_add(&a, "access_token", access_token);
+        oidc_authresp_add(&a, "token_type", "Bearer");
+        oidc_authresp_add(&a, "expires_in", expires_in);
+    }
+    oidc_authresp_add(&a, "id_token", id_token);
+    oidc_authresp_add(&a, "state", ar->state);
+    oidc_authresp_send(ctx, &a, status, resp);
+    oidc_response_note(resp, "client_id=%s sub=%s response_type=%s tokens issued%s%s",
+                       ar->client_id, u->id, ar->response_type, access_token ? " jti=" : "",
+                       access_token ? jti : "");
+    return 0;
 }
 
 int oidc_authorize_issue(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *ar,
@@ -93,31 +143,41 @@ int oidc_authorize_issue(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *a
                          struct err *e)
 {
     char code[44], hex[65], key[REPO_KEY_MAX];
+    enum oidc_resp_mode mode = oidc_resp_mode_of(ar->response_type, ar->response_mode);
 
     /* v1's checks after login: org restriction scopes, project_role_check, has_project_check. */
-    {
-        Koderid__V2__Client *cl = NULL;
-        Koderid__V2__User *u = NULL;
-        struct err ce = {0};
-        int cr = repo_client_get(ctx->store, ar->client_id, &cl, &ce);
-        if (cr == 0)
-            cr = repo_user_get(ctx->store, user_id, &u, &ce);
-        if (cr == 0)
-            cr = oidc_claims_signin_check(ctx->store, cl, u, ar->scope, &ce);
-        if (cl)
-            koderid__v2__client__free_unpacked(cl, NULL);
-        if (u)
-            koderid__v2__user__free_unpacked(u, NULL);
-        if (cr == -E_ACCESS_DENIED) {
-            oidc_authorize_redirect_error(ctx, ar->redirect_uri, ar->state, cr, ce.msg, status,
-                                          resp);
-            oidc_response_note(resp, "client_id=%s sub=%s sign-in denied: %s", ar->client_id,
-                               user_id, ce.msg);
-            return 0;
-        }
-        if (cr < 0)
-            return err_set(e, cr, "%s", ce.msg);
+    _cleanup_(client_free_) Koderid__V2__Client *cl = NULL;
+    _cleanup_(user_free_) Koderid__V2__User *u = NULL;
+    struct err ce = {0};
+    int cr = repo_client_get(ctx->store, ar->client_id, &cl, &ce);
+    if (cr == 0)
+        cr = repo_user_get(ctx->store, user_id, &u, &ce);
+    if (cr == 0)
+        cr = oidc_claims_signin_check(ctx->store, cl, u, ar->scope, &ce);
+    if (cr == -E_ACCESS_DENIED) {
+        /*
+         * v1 keeps the browser on its login UI with the reason (Errors.User.GrantRequired,
+         * Errors.User.ProjectRequired) and never returns to the app; prompt=none allows
+         * no page, so only then does the client hear access_denied.
+         */
+        bool silent = false;
+        for (size_t i = 0; i < ar->n_prompt; i++)
+            silent = silent || strcmp(ar->prompt[i], "none") == 0;
+        if (silent)
+            oidc_authorize_redirect_error(ctx, ar->redirect_uri, mode, ar->state, cr, ce.msg,
+                                          status, resp);
+        else
+            oidc_html_error(resp, 403, "Login not possible", ce.msg);
+        oidc_response_note(resp, "client_id=%s sub=%s sign-in denied: %s", ar->client_id,
+                           user_id, ce.msg);
+        return 0;
     }
+    if (cr < 0)
+        return err_set(e, cr, "%s", ce.msg);
+
+    if (oidc_response_type_implicit(ar->response_type))
+        return issue_tokens(ctx, ar, cl, u, auth_time, amr, n_amr, session_id, mode, status, resp,
+                            e);
 
     if (rand_token(code) < 0)
         return err_set(e, -E_INTERNAL, "no randomness");
@@ -141,15 +201,11 @@ int oidc_authorize_issue(struct oidc_ctx *ctx, const Koderid__V2__AuthRequest *a
     if (r < 0)
         return r;
 
-    struct buf b = BUF_INIT;
-    bool first;
-    redirect_begin(&b, ar->redirect_uri, &first);
-    add_param(&b, &first, "code", code);
-    if (ar->state && *ar->state)
-        add_param(&b, &first, "state", ar->state);
-    add_param(&b, &first, "iss", ctx->cfg.issuer);
+    struct oidc_authresp a = {.redirect_uri = ar->redirect_uri, .mode = mode};
+    oidc_authresp_add(&a, "code", code);
+    oidc_authresp_add(&a, "state", ar->state);
+    oidc_authresp_send(ctx, &a, status, resp);
     OPENSSL_cleanse(code, sizeof code);
-    redirect_send(resp, status, &b);
     oidc_response_note(resp, "client_id=%s sub=%s code issued", ar->client_id, user_id);
     return 0;
 }
@@ -265,10 +321,11 @@ static bool scope_has(const char *scope, const char *want)
 
 static const char *const prompt_values[] = {"none", "login", "consent", "select_account", "create"};
 
-/* Splits @prompt into @out (at most 5 known, distinct values). -1 on an unknown value. */
-static int parse_prompt(const char *prompt, char *out[5], size_t *ret_n)
+/* Splits @prompt into @out (at most 5 known, distinct values); unknown values are ignored
+ * (OIDC Core 3.1.2.1, and v1). Returns how many values there were, unknown ones included. */
+static size_t parse_prompt(const char *prompt, char *out[5], size_t *ret_n)
 {
-    size_t n = 0;
+    size_t n = 0, all = 0;
     for (const char *p = prompt; p && *p;) {
         while (*p == ' ')
             p++;
@@ -280,17 +337,16 @@ static int parse_prompt(const char *prompt, char *out[5], size_t *ret_n)
         for (size_t i = 0; i < ARRAY_SIZE(prompt_values); i++)
             if (strlen(prompt_values[i]) == len && memcmp(p, prompt_values[i], len) == 0)
                 known = prompt_values[i];
-        if (!known)
-            return -1;
-        bool dup = false;
+        bool dup = !known;
         for (size_t i = 0; i < n; i++)
             dup = dup || out[i] == known;
         if (!dup)
             out[n++] = (char *)known;
+        all++;
         p += len;
     }
     *ret_n = n;
-    return 0;
+    return all;
 }
 
 static bool prompt_has(char *const *prompts, size_t n, const char *want)
@@ -406,35 +462,56 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
         goto out;
     }
 
-    /* 2. From here on, errors go back to the client. */
+    /* 2. From here on, errors go back to the client, in the response mode it asked for when
+     * that is one we answer in (else the default of its response_type). */
     const char *state = oidc_params_get(&params, "state");
+    const char *response_type = oidc_params_get(&params, "response_type");
+    const char *response_mode = oidc_params_get(&params, "response_mode");
+    bool implicit = oidc_response_type_implicit(response_type);
+    enum oidc_resp_mode mode = oidc_resp_mode_of(response_type, NULL);
+    int asked_mode = response_mode ? oidc_resp_mode_parse(response_mode) : (int)mode;
+    /* tokens never travel in a query (OAuth 2.0 Multiple Response Type Encoding Practices) */
+    bool mode_ok = asked_mode >= 0 && !(implicit && asked_mode == OIDC_RESP_QUERY);
+    if (mode_ok)
+        mode = (enum oidc_resp_mode)asked_mode;
     if (state && strlen(state) > STATE_MAX) {
-        oidc_authorize_redirect_error(ctx, redirect_uri, NULL, -E_INVALID_REQUEST, "state too long",
-                                      302, resp);
+        oidc_authorize_redirect_error(ctx, redirect_uri, mode, NULL, -E_INVALID_REQUEST,
+                                      "state too long", 302, resp);
         goto out;
     }
 #define FAIL(code, desc)                                                                           \
     do {                                                                                           \
-        oidc_authorize_redirect_error(ctx, redirect_uri, state, code, desc, 302, resp);            \
+        oidc_authorize_redirect_error(ctx, redirect_uri, mode, state, code, desc, 302, resp);      \
         oidc_response_note(resp, "client_id=%s", client->client_id);                               \
         goto out;                                                                                  \
     } while (0)
 
+    if (!mode_ok)
+        FAIL(-E_INVALID_REQUEST, asked_mode < 0 ? "response_mode must be query, fragment or "
+                                                  "form_post"
+                                                : "response_mode=query cannot carry tokens");
     if (oidc_params_get(&params, "request"))
         FAIL(-E_INVALID_REQUEST, "request objects are not supported");
     if (oidc_params_get(&params, "request_uri"))
         FAIL(-E_INVALID_REQUEST, "request_uri is not supported");
-    const char *response_type = oidc_params_get(&params, "response_type");
     if (!response_type)
         FAIL(-E_INVALID_REQUEST, "response_type missing");
-    if (strcmp(response_type, "code") != 0)
-        FAIL(-E_UNSUPPORTED_RESPONSE_TYPE, "only response_type=code is supported");
-    if (!has_int(client->response_types, client->n_response_types, 0) ||
-        !has_int(client->grant_types, client->n_grant_types, 0))
-        FAIL(-E_UNAUTHORIZED_CLIENT, "the client may not use the authorization code flow");
-    const char *response_mode = oidc_params_get(&params, "response_mode");
-    if (response_mode && strcmp(response_mode, "query") != 0)
-        FAIL(-E_INVALID_REQUEST, "only response_mode=query is supported");
+    /* v1's response types (ZITADEL.md 1.5): 0 code, 1 id_token, 2 "id_token token"; the
+     * implicit ones also need the implicit grant type (1). */
+    int rt_index = strcmp(response_type, "code") == 0       ? 0
+                   : strcmp(response_type, "id_token") == 0 ? 1
+                   : implicit                               ? 2
+                                                            : -1;
+    if (rt_index < 0)
+        FAIL(-E_UNSUPPORTED_RESPONSE_TYPE,
+             "response_type must be code, id_token or \"id_token token\"");
+    if (!has_int(client->response_types, client->n_response_types, rt_index) ||
+        !has_int(client->grant_types, client->n_grant_types, rt_index == 0 ? 0 : 1))
+        FAIL(-E_UNAUTHORIZED_CLIENT, rt_index == 0
+                                         ? "the client may not use the authorization code flow"
+                                         : "the client may not use this response_type");
+    if (rt_index == 2)
+        response_type = "id_token token"; /* one spelling from here on */
 
     const char *scope_in = oidc_params_get(&params, "scope");
     if (!scope_in)
@@ -455,21 +532,24 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
         FAIL(-E_INVALID_REQUEST, "code_challenge missing");
     if (challenge && !oidc_pkce_well_formed(challenge))
         FAIL(-E_INVALID_REQUEST, "code_challenge must be 43-128 unreserved characters");
-    if (!challenge && client->auth_method == 2)
+    if (!challenge && client->auth_method == 2 && !implicit)
         FAIL(-E_INVALID_REQUEST, "code_challenge required (PKCE) for public clients");
+    if (challenge && implicit)
+        FAIL(-E_INVALID_REQUEST, "code_challenge belongs to the code flow");
 
     const char *nonce = oidc_params_get(&params, "nonce");
     if (nonce && strlen(nonce) > NONCE_MAX)
         FAIL(-E_INVALID_REQUEST, "nonce too long");
+    if (implicit && (!nonce || !*nonce)) /* OIDC Core 3.2.2.1 */
+        FAIL(-E_INVALID_REQUEST, "nonce is required with response_type id_token");
     const char *login_hint = oidc_params_get(&params, "login_hint");
     if (login_hint && strlen(login_hint) > LOGIN_HINT_MAX)
         login_hint = NULL; /* a hint only: ignore rather than fail */
     char *prompts[5];
     size_t n_prompts = 0;
     const char *prompt = oidc_params_get(&params, "prompt");
-    if (prompt && parse_prompt(prompt, prompts, &n_prompts) < 0)
-        FAIL(-E_INVALID_REQUEST, "unknown prompt value");
-    if (prompt_has(prompts, n_prompts, "none") && n_prompts > 1)
+    size_t n_prompt_values = prompt ? parse_prompt(prompt, prompts, &n_prompts) : 0;
+    if (prompt_has(prompts, n_prompts, "none") && n_prompt_values > 1)
         FAIL(-E_INVALID_REQUEST, "prompt=none cannot be combined with other values");
     int64_t max_age = -1;
     const char *max_age_s = oidc_params_get(&params, "max_age");
@@ -487,7 +567,7 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
     ar.state = (char *)(state ? state : "");
     ar.nonce = (char *)(nonce ? nonce : "");
     ar.response_type = (char *)response_type;
-    ar.response_mode = (char *)(response_mode ? response_mode : "");
+    ar.response_mode = (char *)oidc_resp_mode_name(mode);
     ar.code_challenge = (char *)(challenge ? challenge : "");
     ar.code_challenge_method = (char *)(method ? method : "");
     ar.prompt = prompts;
@@ -496,14 +576,16 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
     ar.login_hint = (char *)(login_hint ? login_hint : "");
     ar.created_at = store_now_ms() / 1000;
 
-    /* 3. A live session answers at once, unless the client wants a fresh login. */
+    /* 3. A live session answers at once, unless the client wants a fresh login: prompt=login,
+     * an elapsed max_age, or (as v1's login, which has no consent or account chooser pages of
+     * its own, ZITADEL.md 4.4) consent, select_account and create, which show the login page. */
     Koderid__V2__Session *sess = NULL;
     uint64_t sess_version = 0;
     char sess_key[REPO_KEY_MAX];
     r = oidc_session_load(ctx, req, &sess, &sess_version, sess_key, &e);
     if (r < 0 && r != -E_NOTFOUND)
         FAIL(-E_UNAVAILABLE, "sign-in is temporarily unavailable");
-    bool need_login = !sess || prompt_has(prompts, n_prompts, "login") ||
+    bool need_login = !sess || (n_prompts && !prompt_has(prompts, n_prompts, "none")) ||
                       (max_age >= 0 && ar.created_at - sess->auth_time >= max_age) ||
                       !user_can_sign_in(ctx, sess->user_id);
     if (!need_login) {
@@ -527,9 +609,9 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
     r = repo_cas(ctx->store, key, 0, &ar.base, ctx->auth_request_ttl * 1000, NULL, &e);
     if (r < 0)
         FAIL(-E_UNAVAILABLE, "sign-in is temporarily unavailable");
-    struct buf b = BUF_INIT;
-    buf_addf(&b, "%s?authRequestID=%s", OIDC_LOGIN_PATH, id);
-    redirect_send(resp, 302, &b);
+    char login[128];
+    snprintf(login, sizeof login, "%s?authRequestID=%s", OIDC_LOGIN_PATH, id);
+    oidc_respond_redirect(resp, 302, login);
     oidc_response_note(resp, "client_id=%s login required", client->client_id);
 #undef FAIL
 out:

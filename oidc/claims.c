@@ -393,9 +393,12 @@ static int add_roles(struct store *s, const Koderid__V2__Client *c, const Koderi
         if (p && p->project_role_assertion && add_unique(role_aud, own) < 0)
             return err_set(e, -E_NOMEM, "out of memory");
     }
-    if (each_scope_with(scope, OIDC_AUD_SCOPE_PREFIX, aud_cb, role_aud) < 0)
+    /* v1's prepareRoles: the :aud scopes' projects count only when roles are asked for. */
+    bool all = oidc_scope_has(scope, OIDC_PROJECTS_ROLES_SCOPE);
+    if ((all || json_array_size(requested)) &&
+        each_scope_with(scope, OIDC_AUD_SCOPE_PREFIX, aud_cb, role_aud) < 0)
         return err_set(e, -E_NOMEM, "out of memory");
-    if (oidc_scope_has(scope, OIDC_PROJECTS_ROLES_SCOPE)) {
+    if (all) {
         size_t i;
         json_t *v;
         /* Client ids in the audience match no grant's project: only project ids count. */
@@ -406,7 +409,7 @@ static int add_roles(struct store *s, const Koderid__V2__Client *c, const Koderi
         if (own && add_unique(role_aud, own) < 0)
             return err_set(e, -E_NOMEM, "out of memory");
     }
-    if (json_array_size(role_aud) == 0 && json_array_size(requested) && own &&
+    if ((json_array_size(role_aud) || json_array_size(requested)) && own &&
         add_unique(role_aud, own) < 0)
         return err_set(e, -E_NOMEM, "out of memory");
     if (json_array_size(role_aud) == 0)
@@ -443,8 +446,6 @@ int oidc_claims_zitadel(struct store *s, const Koderid__V2__Client *c, const Kod
                  (target == OIDC_CLAIMS_ACCESS_TOKEN && c->access_token_role_assertion);
     if (roles && (r = add_roles(s, c, u, scope, audience, obj, e)) < 0)
         return r;
-    if (target == OIDC_CLAIMS_ACCESS_TOKEN || target == OIDC_CLAIMS_ID_TOKEN_ROLES)
-        return 0;
 
     _cleanup_(json_decrefp) json_t *ids = scope_values(scope, OIDC_ORG_ID_SCOPE_PREFIX);
     _cleanup_(json_decrefp) json_t *doms = scope_values(scope, OIDC_ORG_DOMAIN_SCOPE_PREFIX);
@@ -482,6 +483,10 @@ int oidc_claims_zitadel(struct store *s, const Koderid__V2__Client *c, const Kod
     return r ? err_set(e, -E_NOMEM, "out of memory") : 0;
 }
 
+/* v1's login refusals, with v1's message keys for who compares logs. */
+static const char msg_not_allowed_org[] = "Login not possible: the user does not belong to the "
+                                          "requested organization (Errors.User.NotAllowedOrg).";
+
 static int has_grant_cb(const Koderid__V2__UserGrant *g, void *arg)
 {
     return g->project_id && strcmp(g->project_id, arg) == 0 ? 1 : 0;
@@ -501,7 +506,7 @@ int oidc_claims_signin_check(struct store *s, const Koderid__V2__Client *c,
     json_t *v;
     json_array_foreach (ids, i, v) {
         if (strcmp(json_string_value(v), uorg) != 0)
-            return err_set(e, -E_ACCESS_DENIED, "the user does not belong to the requested org");
+            return err_set(e, -E_ACCESS_DENIED, "%s", msg_not_allowed_org);
     }
     if (json_array_size(doms)) {
         _cleanup_(org_freep) Koderid__V2__Org *org = NULL;
@@ -511,8 +516,7 @@ int oidc_claims_signin_check(struct store *s, const Koderid__V2__Client *c,
         json_array_foreach (doms, i, v) {
             if (!org || !org->primary_domain ||
                 strcasecmp(json_string_value(v), org->primary_domain) != 0)
-                return err_set(e, -E_ACCESS_DENIED,
-                               "the user does not belong to the requested org domain");
+                return err_set(e, -E_ACCESS_DENIED, "%s", msg_not_allowed_org);
         }
     }
     if (!c->project_id || !*c->project_id)
@@ -524,13 +528,17 @@ int oidc_claims_signin_check(struct store *s, const Koderid__V2__Client *c,
     if (r < 0)
         return err_set(e, r, "%s", ge.msg);
     if (p->has_project_check && strcmp(p->org_id ? p->org_id : "", uorg) != 0)
-        return err_set(e, -E_ACCESS_DENIED, "the user's organization has no access to the project");
+        return err_set(e, -E_ACCESS_DENIED,
+                       "Login not possible: the user's organization must be granted the project "
+                       "(Errors.User.ProjectRequired). Contact your administrator.");
     if (p->project_role_check) {
         r = each_grant(s, u->id, has_grant_cb, c->project_id, e);
         if (r < 0)
             return r;
         if (r == 0)
-            return err_set(e, -E_ACCESS_DENIED, "the user has no authorization for the project");
+            return err_set(e, -E_ACCESS_DENIED,
+                           "Login not possible: the user needs at least one authorization on the "
+                           "application (Errors.User.GrantRequired). Contact your administrator.");
     }
     return 0;
 }

@@ -43,7 +43,7 @@ enum oidc_claims_target {
     OIDC_CLAIMS_USERINFO = 0,   /* userinfo and introspection: always when requested */
     OIDC_CLAIMS_ID_TOKEN,       /* roles only with Client.id_token_role_assertion */
     OIDC_CLAIMS_ACCESS_TOKEN,   /* roles only with Client.access_token_role_assertion */
-    OIDC_CLAIMS_ID_TOKEN_ROLES, /* an ID token without userinfo claims: its role claims only */
+    OIDC_CLAIMS_ID_TOKEN_ROLES, /* an ID token without userinfo claims (same Zitadel claims) */
 };
 
 /**
@@ -51,18 +51,19 @@ enum oidc_claims_target {
  *   - role claims `urn:zitadel:iam:org:project:roles` (the client's project) and
  *     `urn:zitadel:iam:org:project:{id}:roles` (every project of the role audience), shaped
  *     {role: {org id: org primary domain}}, from the user's active UserGrants. Roles are asserted
- *     when the project has project_role_assertion or a role scope asks: role audience = the
- *     client's project (assertion, or `urn:zitadel:iam:org:project:role:{key}` alone), the
- *     projects of `...:project:id:{id}:aud` scopes, and with `urn:zitadel:iam:org:projects:roles`
- *     every project in @audience (may be NULL). `...:role:{key}` scopes narrow to those keys;
+ *     when the project has project_role_assertion or a role scope asks (v1's prepareRoles):
+ *     role audience = the client's project, plus, when a `urn:zitadel:iam:org:project:role:{key}`
+ *     or `urn:zitadel:iam:org:projects:roles` scope asks, the projects of
+ *     `...:project:id:{id}:aud` scopes, and with `...:projects:roles` every project in
+ *     @audience (may be NULL). `...:role:{key}` scopes narrow to those keys;
  *     `urn:zitadel:iam:org:roles:id:{org}` scopes narrow to grants of those orgs. @target gates
  *     them per the client's *_role_assertion flags.
  *   - with `urn:zitadel:iam:user:resourceowner`: `urn:zitadel:iam:user:resourceowner:id`,
  *     `:name`, `:primary_domain` (the user's org); with `urn:zitadel:iam:org:id:{id}`: claim
  *     `urn:zitadel:iam:org:id` (plus the resource-owner claims, as v1); with
  *     `urn:zitadel:iam:org:domain:primary:{d}`: claim `urn:zitadel:iam:org:domain:primary`.
- *     These follow the userinfo claims: callers add them to an ID token only where they add
- *     oidc_claims_userinfo()'s, and never to an access token.
+ *     These go to every target, as v1's private userinfo claims do (a JWT access token gets
+ *     them, and id_token_userinfo_assertion gates only oidc_claims_userinfo()'s claims).
  * -E_NOMEM or a store error.
  */
 int oidc_claims_zitadel(struct store *s, const Koderid__V2__Client *c, const Koderid__V2__User *u,

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The HTML shell of the login pages. The stylesheet is inline and allowed by its SHA-256 in
- * the CSP, so the policy can stay `default-src 'none'` with no static files to serve.
+ * the CSP, so the policy can stay `default-src 'none'` with no static files to serve. The one
+ * script (the form_post page's auto-submit) is a constant allowed the same way.
  */
 #include "html.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +36,25 @@ static const char css[] =
     "main{background:#1f232b}input{background:#15181e;color:inherit;border-color:#454c59}"
     ".app{color:#9aa3b2}.error{background:#3a1d1d;color:#ffc9c9;border-color:#6b2a2a}}";
 
-static char style_src[64];
+/* Submits the form_post page's form once loaded (OAuth 2.0 Form Post Response Mode). */
+static const char autosubmit_js[] = "document.forms[0].submit()";
+
+static char style_src[64], script_src[64];
 static pthread_once_t style_once = PTHREAD_ONCE_INIT;
+
+static void csp_hash(const char *text, char out[64])
+{
+    unsigned char d[32];
+    sha256_raw(text, strlen(text), d);
+    char *b64 = b64_encode_alloc(d, sizeof d);
+    snprintf(out, 64, "'sha256-%s'", b64 ? b64 : "");
+    free(b64);
+}
 
 static void style_init(void)
 {
-    unsigned char d[32];
-    sha256_raw(css, strlen(css), d);
-    char *b64 = b64_encode_alloc(d, sizeof d);
-    snprintf(style_src, sizeof style_src, "'sha256-%s'", b64 ? b64 : "");
-    free(b64);
+    csp_hash(css, style_src);
+    csp_hash(autosubmit_js, script_src);
 }
 
 int oidc_html_begin(struct buf *b, const char *title)
@@ -63,8 +74,9 @@ int oidc_html_end(struct buf *b)
     return buf_adds(b, "</main></body></html>\n");
 }
 
-void oidc_html_respond(struct oidc_response *resp, int status, const char *form_action,
-                       struct buf *b)
+/* The page in @b with the security headers; @script allows the auto-submit script. */
+static void respond(struct oidc_response *resp, int status, const char *form_action, bool script,
+                    struct buf *b)
 {
     char csp[1024];
     size_t len = 0;
@@ -72,9 +84,10 @@ void oidc_html_respond(struct oidc_response *resp, int status, const char *form_
 
     pthread_once(&style_once, style_init);
     snprintf(csp, sizeof csp,
-             "default-src 'none'; style-src %s; form-action %s%s%s; frame-ancestors 'none'; "
+             "default-src 'none'; style-src %s; %s%s%sform-action %s%s%s; frame-ancestors 'none'; "
              "base-uri 'none'",
-             style_src, form_action ? "'self'" : "'none'", form_action && *form_action ? " " : "",
+             style_src, script ? "script-src " : "", script ? script_src : "", script ? "; " : "",
+             form_action ? "'self'" : "'none'", form_action && *form_action ? " " : "",
              form_action ? form_action : "");
     oidc_response_body(resp, status, "text/html; charset=utf-8", body, body ? len : 0);
     oidc_response_header(resp, "content-security-policy", csp);
@@ -83,6 +96,35 @@ void oidc_html_respond(struct oidc_response *resp, int status, const char *form_
     oidc_response_header(resp, "referrer-policy", "no-referrer");
     oidc_response_header(resp, "cache-control", "no-store");
     oidc_response_header(resp, "pragma", "no-cache");
+}
+
+void oidc_html_respond(struct oidc_response *resp, int status, const char *form_action,
+                       struct buf *b)
+{
+    respond(resp, status, form_action, false, b);
+}
+
+void oidc_html_form_post(struct oidc_response *resp, const char *action, const char *form_action,
+                         const char *const *names, const char *const *values, size_t n)
+{
+    struct buf b = BUF_INIT;
+    oidc_html_begin(&b, "Signing in");
+    buf_adds(&b, "<h1>Signing in</h1><form method=\"post\" action=\"");
+    buf_add_html(&b, action);
+    buf_adds(&b, "\">");
+    for (size_t i = 0; i < n; i++) {
+        buf_adds(&b, "<input type=\"hidden\" name=\"");
+        buf_add_html(&b, names[i]);
+        buf_adds(&b, "\" value=\"");
+        buf_add_html(&b, values[i]);
+        buf_adds(&b, "\">");
+    }
+    buf_addf(&b,
+             "<noscript><p>JavaScript is off: press Continue to finish signing in.</p></noscript>"
+             "<button type=\"submit\">Continue</button></form><script>%s</script>",
+             autosubmit_js);
+    oidc_html_end(&b);
+    respond(resp, 200, form_action, true, &b);
 }
 
 void oidc_html_error(struct oidc_response *resp, int status, const char *title, const char *message)

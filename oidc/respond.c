@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* JSON and OAuth error answers. */
+/* JSON, redirect and OAuth error answers. */
 #include "respond.h"
 
 #include <stdlib.h>
@@ -28,4 +28,13 @@ void oidc_respond_error(struct oidc_response *resp, int code, const char *descri
         json_object_set_new(o, "error_description", json_string(description));
     oidc_respond_json(resp, err_http_status(code), o);
     oidc_response_note(resp, "error=%s", error);
+}
+
+void oidc_respond_redirect(struct oidc_response *resp, int status, const char *location)
+{
+    oidc_response_body(resp, status, NULL, NULL, 0);
+    oidc_response_header(resp, "location", location);
+    oidc_response_header(resp, "cache-control", "no-store");
+    oidc_response_header(resp, "pragma", "no-cache");
+    oidc_response_header(resp, "referrer-policy", "no-referrer");
 }

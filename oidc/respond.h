@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* JSON answers and the spec's error responses, so endpoints never build them by hand. */
+/* JSON answers, redirects and the spec's error responses, so endpoints never build them by hand. */
 #ifndef OIDC_RESPOND_H
 #define OIDC_RESPOND_H
 
@@ -20,5 +20,11 @@ void oidc_respond_json(struct oidc_response *resp, int status, json_t *obj);
  * the caller's (never a secret). Notes the error in resp->log.
  */
 void oidc_respond_error(struct oidc_response *resp, int code, const char *description);
+
+/**
+ * A redirect (@status 302 or 303) to @location with Cache-Control: no-store, Pragma: no-cache
+ * and Referrer-Policy: no-referrer (the location may carry a code or tokens).
+ */
+void oidc_respond_redirect(struct oidc_response *resp, int status, const char *location);
 
 #endif

@@ -5,6 +5,8 @@
  */
 #include "cli.h"
 
+#include <crypt.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,34 +172,176 @@ void cli_close(struct cli *c)
     config_release(&c->cfg);
 }
 
-int cli_count_prefix(struct store *s, const char *prefix, size_t *ret_n, struct err *e)
+int cli_scan(struct store *s, const char *prefix,
+             int (*fn)(const struct store_entry *it, void *arg, struct err *e), void *arg,
+             struct err *e)
 {
-    size_t n = 0;
     _cleanup_free_ char *cursor = NULL;
     size_t clen = 0;
     for (;;) {
         struct store_list l = {0};
-        int r = store_scan(s, prefix, strlen(prefix), cursor, clen, 1000, &l, e);
+        int r = store_scan(s, prefix, strlen(prefix), cursor, clen, 500, &l, e);
         if (r < 0)
             return r;
-        n += l.n;
-        bool more = l.more && l.n > 0;
+        for (size_t i = 0; i < l.n && r == 0; i++)
+            r = fn(&l.items[i], arg, e);
+        bool more = r == 0 && l.more && l.n > 0;
         if (more) {
             free(cursor);
             clen = l.items[l.n - 1].klen;
             cursor = malloc(clen);
-            if (!cursor) {
-                store_list_release(&l);
-                return err_set(e, -E_NOMEM, "out of memory");
-            }
-            memcpy(cursor, l.items[l.n - 1].key, clen);
+            if (!cursor)
+                r = err_set(e, -E_NOMEM, "out of memory");
+            else
+                memcpy(cursor, l.items[l.n - 1].key, clen);
         }
         store_list_release(&l);
+        if (r != 0)
+            return r;
         if (!more)
-            break;
+            return 0;
     }
+}
+
+static int count_cb(const struct store_entry *it, void *arg, struct err *e)
+{
+    (void)it;
+    (void)e;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+int cli_count_prefix(struct store *s, const char *prefix, size_t *ret_n, struct err *e)
+{
+    size_t n = 0;
+    int r = cli_scan(s, prefix, count_cb, &n, e);
+    if (r < 0)
+        return r;
     *ret_n = n;
     return 0;
+}
+
+int cli_check_options(const char *cmd, int argc, char **argv, const struct option *opts)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            return 0;
+        if (a[0] != '-' || a[1] == '\0')
+            continue; /* an argument, or "-" */
+        if (a[1] != '-')
+            return cli_usage(cmd, "unknown option '%.60s'", a);
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        const struct option *o = opts;
+        for (; o->name; o++)
+            if (strlen(o->name) == len && strncmp(o->name, a + 2, len) == 0)
+                break;
+        if (!o->name)
+            return cli_usage(cmd, "unknown option '%.*s' (option names are never abbreviated)",
+                             (int)(len > 60 ? 60 : len) + 2, a);
+        if (o->has_arg == no_argument && eq)
+            return cli_usage(cmd, "option '--%s' takes no value", o->name);
+        if (o->has_arg == required_argument && !eq) {
+            if (i + 1 >= argc)
+                return cli_usage(cmd, "option '--%s' needs a value", o->name);
+            i++; /* getopt_long takes the next word as the value, whatever it looks like */
+        }
+    }
+    return 0;
+}
+
+/*
+ * Why bcrypt and not yescrypt: imported v1 secrets are bcrypt, so every secret goes through
+ * one verifier with one known cost profile, and Zitadel-compatible tooling can still read the
+ * hash. Why cost 10: a 64-character random secret (~380 bits) cannot be guessed at any cost,
+ * so the cost only matters if the stored hashes leak together with a weak secret, which the
+ * CLI never makes; the token endpoint rehashes to its own cost after the first successful
+ * check (oidc/secret_rehash.c) and remembers a verified secret briefly.
+ */
+int cli_secret_new(char out[CLI_SECRET_LEN + 1], char **ret_hash)
+{
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data *cd = calloc(1, sizeof *cd);
+    char *res = NULL;
+    if (!cd)
+        return -1;
+    if (rand_alnum(out, CLI_SECRET_LEN) == 0 &&
+        crypt_gensalt_rn("$2b$", CLI_SECRET_BCRYPT_COST, NULL, 0, setting, sizeof setting)) {
+        const char *h = crypt_rn(out, setting, cd, sizeof *cd);
+        if (h && h[0] == '$')
+            res = strdup(h);
+    }
+    OPENSSL_cleanse(cd, sizeof *cd);
+    free(cd);
+    if (!res) {
+        OPENSSL_cleanse(out, CLI_SECRET_LEN + 1);
+        return -1;
+    }
+    *ret_hash = res;
+    return 0;
+}
+
+bool cli_valid_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > CLI_NAME_MAX)
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+bool cli_valid_text(const char *s)
+{
+    if (strlen(s) > CLI_NAME_MAX)
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+int cli_parse_time(const char *s, int64_t *ret)
+{
+    struct tm tm = {0};
+    char tail = 0;
+    int n = 0;
+    if (strlen(s) > 32)
+        return -1;
+    if (strspn(s, "0123456789") == strlen(s) && *s && strlen(s) <= 12) {
+        *ret = strtoll(s, NULL, 10);
+        return 0;
+    }
+    if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) == 3 && n == 10 &&
+        s[10] == '\0') {
+        /* midnight UTC */
+    } else if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                      &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tail, &n) == 7 &&
+               tail == 'Z' && n == 20 && s[20] == '\0') {
+    } else {
+        return -1;
+    }
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+        return -1;
+    int mday = tm.tm_mday;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || tm.tm_mday != mday) /* 2026-02-31 normalizes to March: refuse */
+        return -1;
+    *ret = (int64_t)t;
+    return 0;
+}
+
+void cli_print_json(const json_t *j)
+{
+    _cleanup_free_ char *s = json_dumps(j, JSON_COMPACT);
+    printf("%s\n", s ? s : "null");
+    if (s)
+        OPENSSL_cleanse(s, strlen(s)); /* it may hold a secret shown once */
 }
 
 static int create_defaults(struct store *s, const char *issuer, char **ret_org, char **ret_project,
@@ -255,8 +399,8 @@ static int create_defaults(struct store *s, const char *issuer, char **ret_org, 
     return 0;
 }
 
-int cli_default_org_project(struct store *s, const char *issuer, char **ret_org, char **ret_project,
-                            struct err *e)
+int cli_default_org_project(struct store *s, const char *issuer, const char *flag,
+                            char **ret_org, char **ret_project, struct err *e)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         _cleanup_free_ char *both = NULL;
@@ -279,7 +423,9 @@ int cli_default_org_project(struct store *s, const char *issuer, char **ret_org,
             return r;
         if (norgs > 0)
             return err_set(e, -E_NOTFOUND,
-                           "the store has orgs but no default one: give --org / --project");
+                           "the store has orgs but no default one (imported from v1?): give %s "
+                           "(ids: 'project list')",
+                           flag);
         r = create_defaults(s, issuer, ret_org, ret_project, e);
         if (r <= 0)
             return r;

@@ -13,8 +13,11 @@
 #ifndef SERVER_CLI_H
 #define SERVER_CLI_H
 
+#include <getopt.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/err.h"
@@ -26,6 +29,9 @@
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
 #define CLI_SETS_MAX 32
+#define CLI_SECRET_LEN 64     /* generated client secrets: [A-Za-z0-9], like v1's */
+#define CLI_SECRET_BCRYPT_COST 10
+#define CLI_NAME_MAX 200
 
 struct oidc_ctx;
 
@@ -83,12 +89,52 @@ int cli_print_help(const char *name, FILE *f);
  * The default org and project of an install that does not come from v1: read from
  * meta/default_org and meta/default_project; created (org domain = the issuer's host) when the
  * store holds no org at all. -E_NOTFOUND with a message when the store has orgs but no
- * default (an imported store: give --org / --project). Returns new strings (caller frees).
+ * default (an imported store): its message tells to give @flag ("--org ID", "--project ID").
+ * Returns new strings (caller frees).
  */
-int cli_default_org_project(struct store *s, const char *issuer, char **ret_org,
-                            char **ret_project, struct err *e);
+int cli_default_org_project(struct store *s, const char *issuer, const char *flag,
+                            char **ret_org, char **ret_project, struct err *e);
 
 /** Counts the live records under @prefix (scans page by page). */
 int cli_count_prefix(struct store *s, const char *prefix, size_t *ret_n, struct err *e);
+
+/**
+ * Calls @fn for every live entry under @prefix, in key order, page by page. A non-zero return
+ * of @fn stops the scan and is returned (a negative one should have set @e).
+ */
+int cli_scan(struct store *s, const char *prefix,
+             int (*fn)(const struct store_entry *it, void *arg, struct err *e), void *arg,
+             struct err *e);
+
+/**
+ * Refuses what getopt_long() would otherwise accept: an abbreviated long option ("--user" for
+ * "--username"), a short option, or "--flag=value" for a flag. Walks @argv[1..] up to "--"
+ * with @opts' names (exact matches only, values skipped as getopt_long takes them). Call it
+ * before the getopt_long() loop; on a bad option prints one usage line and returns
+ * CLI_EXIT_USAGE, otherwise 0.
+ */
+int cli_check_options(const char *cmd, int argc, char **argv, const struct option *opts);
+
+/**
+ * A new client secret (CLI_SECRET_LEN characters of [A-Za-z0-9]) into @out and its bcrypt
+ * hash at cost CLI_SECRET_BCRYPT_COST into *@ret_hash (caller wipes and frees). -1 when the
+ * random source or crypt fails.
+ */
+int cli_secret_new(char out[CLI_SECRET_LEN + 1], char **ret_hash);
+
+/** A name or identifier: 1 to CLI_NAME_MAX bytes, no spaces or control characters. */
+bool cli_valid_name(const char *s);
+
+/** Free text: at most CLI_NAME_MAX bytes, no control characters (may be empty). */
+bool cli_valid_text(const char *s);
+
+/**
+ * Parses a date for an option: YYYY-MM-DD (midnight UTC), YYYY-MM-DDTHH:MM:SSZ, or unix
+ * seconds. -1 when it is none of those.
+ */
+int cli_parse_time(const char *s, int64_t *ret);
+
+/** Prints @j compactly on stdout with a newline. */
+void cli_print_json(const json_t *j);
 
 #endif

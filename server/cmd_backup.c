@@ -45,15 +45,22 @@ int cmd_export(int argc, char **argv)
 
     if ((r = cli_common_args("export", &argc, argv, &co)) != 0)
         return r;
-    /* Not a file named "--frob": export has no options of its own ("-" is stdout). */
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-' && argv[i][1])
+    /* Not a file named "--frob": export has no options of its own ("-" is stdout); after
+     * "--" every word is a file name. */
+    const char *path = NULL;
+    bool operands = false;
+    for (int i = 1; i < argc; i++) {
+        if (!operands && strcmp(argv[i], "--") == 0)
+            operands = true;
+        else if (!operands && argv[i][0] == '-' && argv[i][1])
             return cli_usage("export", "unknown option '%.40s'", argv[i]);
-    if (argc < 2)
+        else if (path)
+            return cli_usage("export", "unexpected argument '%s'", argv[i]);
+        else
+            path = argv[i];
+    }
+    if (!path)
         return cli_usage("export", "missing FILE");
-    if (argc > 2)
-        return cli_usage("export", "unexpected argument '%s'", argv[2]);
-    const char *path = argv[1];
 
     struct err e = {0};
     bool to_stdout = strcmp(path, "-") == 0;
@@ -110,12 +117,15 @@ int cmd_import_backup(int argc, char **argv)
     if ((r = cli_common_args("import-backup", &argc, argv, &co)) != 0)
         return r;
     const char *path = NULL;
+    bool operands = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--merge") == 0)
+        if (!operands && strcmp(argv[i], "--") == 0)
+            operands = true;
+        else if (!operands && strcmp(argv[i], "--merge") == 0)
             flags |= STORE_IMPORT_MERGE;
-        else if (strcmp(argv[i], "--replace") == 0)
+        else if (!operands && strcmp(argv[i], "--replace") == 0)
             flags |= STORE_IMPORT_REPLACE;
-        else if (argv[i][0] == '-' && argv[i][1] != '\0')
+        else if (!operands && argv[i][0] == '-' && argv[i][1] != '\0')
             return cli_usage("import-backup", "unknown option '%s'", argv[i]);
         else if (path)
             return cli_usage("import-backup", "unexpected argument '%s'", argv[i]);

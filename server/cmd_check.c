@@ -24,8 +24,9 @@ int cmd_check(int argc, char **argv)
 
     if ((r = cli_common_args("check", &argc, argv, &co)) != 0)
         return r;
-    if (argc > 1)
-        return cli_usage("check", "unexpected argument '%s'", argv[1]);
+    int first = argc > 1 && strcmp(argv[1], "--") == 0 ? 2 : 1; /* "--" ends options */
+    if (argc > first)
+        return cli_usage("check", "unexpected argument '%s'", argv[first]);
 
     struct cli cl;
     if ((r = cli_open(&cl, &co, CLI_STORE | CLI_READ_ONLY)) != 0)

@@ -3,14 +3,8 @@
  * `client add|list|show`: OIDC clients for installs that do not come from v1.
  *
  * A confidential client's secret is 64 characters of [A-Za-z0-9] (like v1's), printed once
- * and stored only as a bcrypt ($2b$) hash at cost CLIENT_SECRET_BCRYPT_COST. Why bcrypt and
- * not yescrypt: imported v1 secrets are bcrypt, so every secret goes through one verifier
- * with one known cost profile, and Zitadel-compatible tooling can still read the hash. Why
- * cost 10: a 64-character random secret (~380 bits) cannot be guessed at any cost, so the
- * cost only matters if the stored hashes leak together with a weak secret, which this
- * command never makes; 10 (~50 ms per check) keeps a failed-secret flood expensive for the
- * attacker's connection budget rather than ours, and the token endpoint remembers a
- * verified secret briefly, so a legitimate client pays it rarely.
+ * and stored only as a bcrypt hash (cli_secret_new() in server/cli.c says why bcrypt, cost 10).
+ * API apps (`api add`, server/cmd_api.c) are listed and shown here too.
  */
 #include <crypt.h>
 #include <getopt.h>
@@ -28,13 +22,15 @@
 #include "server/commands.h"
 #include "storage/repo.h"
 
-#define CLIENT_SECRET_LEN 64
-#define CLIENT_SECRET_BCRYPT_COST 10
 #define URIS_MAX 32
 #define URI_MAX 2048
 
 static const char *const app_types[] = {"web", "spa", "native"};
 static const char *const auth_methods[] = {"basic", "post", "none", "private_key_jwt"};
+/* v1's OIDCResponseType and OIDCGrantType (ZITADEL.md 1.11), by index. */
+static const char *const response_type_names[] = {"code", "id_token", "id_token token"};
+static const char *const grant_type_names[] = {"authorization_code", "implicit", "refresh_token",
+                                               "device_code", "token_exchange"};
 
 static int index_of(const char *const *names, size_t n, const char *s)
 {
@@ -74,23 +70,6 @@ static bool valid_client_id(const char *s)
     return true;
 }
 
-static char *hash_secret(const char *secret)
-{
-    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-    struct crypt_data *cd = calloc(1, sizeof *cd);
-    char *res = NULL;
-    if (!cd)
-        return NULL;
-    if (crypt_gensalt_rn("$2b$", CLIENT_SECRET_BCRYPT_COST, NULL, 0, setting, sizeof setting)) {
-        const char *h = crypt_rn(secret, setting, cd, sizeof *cd);
-        if (h && h[0] == '$')
-            res = strdup(h);
-    }
-    OPENSSL_cleanse(cd, sizeof *cd);
-    free(cd);
-    return res;
-}
-
 static json_t *client_json(const Koderid__V2__Client *c)
 {
     json_t *o = json_object(), *ru = json_array(), *pl = json_array();
@@ -118,6 +97,18 @@ static json_t *client_json(const Koderid__V2__Client *c)
         json_array_append_new(pl, json_string(c->post_logout_redirect_uris[i]));
     json_object_set_new(o, "redirect_uris", ru);
     json_object_set_new(o, "post_logout_redirect_uris", pl);
+    json_t *rts = json_array(), *gts = json_array();
+    for (size_t i = 0; i < c->n_response_types; i++)
+        json_array_append_new(rts, json_string(c->response_types[i] >= 0 &&
+                                                       c->response_types[i] < 3
+                                                   ? response_type_names[c->response_types[i]]
+                                                   : "unknown"));
+    for (size_t i = 0; i < c->n_grant_types; i++)
+        json_array_append_new(gts, json_string(c->grant_types[i] >= 0 && c->grant_types[i] < 5
+                                                   ? grant_type_names[c->grant_types[i]]
+                                                   : "unknown"));
+    json_object_set_new(o, "response_types", rts);
+    json_object_set_new(o, "grant_types", gts);
     json_t *ao = json_array();
     for (size_t i = 0; i < c->n_additional_origins; i++)
         json_array_append_new(ao, json_string(c->additional_origins[i]));
@@ -139,6 +130,7 @@ static int client_add(int argc, char **argv)
         {"access-token", required_argument, NULL, 'k'},
         {"project", required_argument, NULL, 'p'},
         {"client-id", required_argument, NULL, 'i'},
+        {"response-type", required_argument, NULL, 'R'},
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
@@ -147,11 +139,13 @@ static int client_add(int argc, char **argv)
     char *redirects[URIS_MAX], *logouts[URIS_MAX], *origins[URIS_MAX];
     char origin_buf[URIS_MAX][OIDC_CORS_ORIGIN_MAX];
     size_t nredirects = 0, nlogouts = 0, norigins = 0;
-    bool json = false;
+    bool json = false, rtype[3] = {false, false, false};
     struct cli_opts co;
     int r, c;
 
     if ((r = cli_common_args("client", &argc, argv, &co)) != 0)
+        return r;
+    if ((r = cli_check_options("client", argc, argv, opts)) != 0)
         return r;
     opterr = 0;
     optind = 1;
@@ -198,6 +192,16 @@ static int client_add(int argc, char **argv)
         case 'i':
             client_id = optarg;
             break;
+        case 'R': {
+            int t = index_of(response_type_names, 3, optarg);
+            if (t < 0)
+                return cli_usage("client",
+                                 "--response-type: '%.40s' is not code, id_token or "
+                                 "\"id_token token\"",
+                                 optarg);
+            rtype[t] = true;
+            break;
+        }
         case 'j':
             json = true;
             break;
@@ -235,7 +239,7 @@ static int client_add(int argc, char **argv)
     _cleanup_free_ char *org_id = NULL;
     _cleanup_free_ char *project_id = NULL;
     _cleanup_free_ char *hash = NULL;
-    char secret[CLIENT_SECRET_LEN + 1] = "", new_id[21], app_id[21];
+    char secret[CLI_SECRET_LEN + 1] = "", new_id[21], app_id[21];
     Koderid__V2__Project *p = NULL;
     Koderid__V2__Client *existing = NULL;
     int status = CLI_EXIT_FAIL;
@@ -248,7 +252,7 @@ static int client_add(int argc, char **argv)
         }
         project_id = strdup(project);
         org_id = strdup(p->org_id ? p->org_id : "");
-    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, &org_id, &project_id, &e) < 0) {
+    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, "--project ID", &org_id, &project_id, &e) < 0) {
         cli_fail("%s", e.msg);
         goto out;
     }
@@ -260,16 +264,27 @@ static int client_add(int argc, char **argv)
         cli_fail("client '%s' already exists", client_id);
         goto out;
     }
-    if (auth != 2) {
-        if (rand_alnum(secret, CLIENT_SECRET_LEN) < 0 || !(hash = hash_secret(secret))) {
-            cli_fail("client secret: generation or hashing failed");
-            goto out;
-        }
+    if (auth != 2 && cli_secret_new(secret, &hash) < 0) {
+        cli_fail("client secret: generation or hashing failed");
+        goto out;
     }
     id_new(app_id);
     int64_t now = (int64_t)time(NULL);
-    int32_t response_types[1] = {0}; /* code */
-    int32_t grant_types[2] = {0, 2}; /* authorization_code, refresh_token */
+    /* code (the default) brings authorization_code and refresh_token; an implicit type the
+     * implicit grant, as v1's console sets them. */
+    if (!rtype[0] && !rtype[1] && !rtype[2])
+        rtype[0] = true;
+    int32_t response_types[3], grant_types[3];
+    size_t n_rt = 0, n_gt = 0;
+    for (int32_t t = 0; t < 3; t++)
+        if (rtype[t])
+            response_types[n_rt++] = t;
+    if (rtype[0])
+        grant_types[n_gt++] = 0;
+    if (rtype[1] || rtype[2])
+        grant_types[n_gt++] = 1;
+    if (rtype[0])
+        grant_types[n_gt++] = 2;
 
     Koderid__V2__Client cr = KODERID__V2__CLIENT__INIT;
     cr.client_id = (char *)client_id;
@@ -286,9 +301,9 @@ static int client_add(int argc, char **argv)
     cr.post_logout_redirect_uris = logouts;
     cr.n_additional_origins = norigins;
     cr.additional_origins = origins;
-    cr.n_response_types = 1;
+    cr.n_response_types = n_rt;
     cr.response_types = response_types;
-    cr.n_grant_types = 2;
+    cr.n_grant_types = n_gt;
     cr.grant_types = grant_types;
     cr.app_type = app_type;
     cr.auth_method = auth;
@@ -330,7 +345,9 @@ out:
 static int parse_json_flag(int argc, char **argv, bool *json, int *ret_optind)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    int c;
+    int c, r;
+    if ((r = cli_check_options("client", argc, argv, opts)) != 0)
+        return r;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -377,7 +394,9 @@ static int client_list(int argc, char **argv)
                 json_array_append_new(arr, client_json(c));
             else
                 printf("%s\t%s\t%s\t%s\n", c->client_id,
-                       c->app_type >= 0 && c->app_type < 3 ? app_types[c->app_type] : "?",
+                       c->kind == KODERID__V2__CLIENT_KIND__CLIENT_API ? "api"
+                       : c->app_type >= 0 && c->app_type < 3       ? app_types[c->app_type]
+                                                                   : "?",
                        c->auth_method >= 0 && c->auth_method < 4 ? auth_methods[c->auth_method]
                                                                  : "?",
                        c->name ? c->name : "");

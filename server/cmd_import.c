@@ -120,6 +120,11 @@ int cmd_import_zitadel(int argc, char **argv)
         return r;
     for (int i = 1; i < argc; i++) {
         int m;
+        if (strcmp(argv[i], "--") == 0) { /* the end of options: it takes no arguments */
+            if (i + 1 < argc)
+                return cli_usage(CMD, "unexpected argument '%s'", argv[i + 1]);
+            break;
+        }
         if (strcmp(argv[i], "--dry-run") == 0) {
             dry_run = true;
             continue;

@@ -41,6 +41,8 @@ static int keys_args(const char *sub, int argc, char **argv, const struct option
     int r, c;
     if ((r = cli_common_args("keys", &argc, argv, co)) != 0)
         return r;
+    if ((r = cli_check_options("keys", argc, argv, opts)) != 0)
+        return r;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)

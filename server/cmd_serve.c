@@ -87,8 +87,9 @@ int cmd_serve(int argc, char **argv)
 
     if ((r = cli_common_args("serve", &argc, argv, &co)) != 0)
         return r;
-    if (argc > 1)
-        return cli_usage("serve", "unexpected argument '%s'", argv[1]);
+    int first = argc > 1 && strcmp(argv[1], "--") == 0 ? 2 : 1; /* "--" ends options */
+    if (argc > first)
+        return cli_usage("serve", "unexpected argument '%s'", argv[first]);
 
     /* Every thread inherits this mask; the main thread takes the signals with sigwait(). */
     sigset_t set;

@@ -19,7 +19,6 @@
 #include "storage/repo.h"
 
 #define PASSWORD_MAX 1024
-#define NAME_MAX_LEN 200
 
 /* Reads one line from stdin without echoing it anywhere; strips "\n" or "\r\n". */
 static int read_password(char *out, size_t n)
@@ -36,31 +35,10 @@ static int read_password(char *out, size_t n)
     return len ? 0 : -1;
 }
 
-static bool valid_name(const char *s)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > NAME_MAX_LEN)
-        return false;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return false;
-    return true;
-}
-
-static bool valid_text(const char *s)
-{
-    if (strlen(s) > NAME_MAX_LEN)
-        return false;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
-}
-
 static bool valid_email(const char *s)
 {
     const char *at = strchr(s, '@');
-    return valid_name(s) && strlen(s) <= 254 && at && at != s && at[1] && !strchr(at + 1, '@');
+    return cli_valid_name(s) && strlen(s) <= 254 && at && at != s && at[1] && !strchr(at + 1, '@');
 }
 
 /* A yescrypt hash of @password at @cost into a new string. */
@@ -95,6 +73,8 @@ static int user_add(int argc, char **argv)
     int r, c;
 
     if ((r = cli_common_args("user", &argc, argv, &co)) != 0)
+        return r;
+    if ((r = cli_check_options("user", argc, argv, opts)) != 0)
         return r;
     opterr = 0;
     optind = 1;
@@ -132,18 +112,18 @@ static int user_add(int argc, char **argv)
     if (!pw_stdin)
         return cli_usage("user", "add needs --password-stdin (passwords never go on the "
                                  "command line)");
-    if (!valid_name(username))
+    if (!cli_valid_name(username))
         return cli_usage("user",
                          "--username: 1 to %d characters, no spaces or control "
                          "characters",
-                         NAME_MAX_LEN);
+                         CLI_NAME_MAX);
     if (!valid_email(email))
         return cli_usage("user", "--email: '%.80s' is not an email address", email);
-    if (!valid_text(given) || !valid_text(family))
+    if (!cli_valid_text(given) || !cli_valid_text(family))
         return cli_usage("user",
                          "--given-name/--family-name: at most %d characters, no "
                          "control characters",
-                         NAME_MAX_LEN);
+                         CLI_NAME_MAX);
 
     char password[PASSWORD_MAX + 2];
     r = read_password(password, sizeof password);
@@ -174,7 +154,7 @@ static int user_add(int argc, char **argv)
             goto out;
         }
         org_id = strdup(org);
-    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, &org_id, &project_id, &e) < 0) {
+    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, "--org ID", &org_id, &project_id, &e) < 0) {
         cli_fail("%s", e.msg);
         goto out;
     }
@@ -191,7 +171,7 @@ static int user_add(int argc, char **argv)
 
     id_new(id);
     int64_t now = (int64_t)time(NULL);
-    char display[2 * NAME_MAX_LEN + 2];
+    char display[2 * CLI_NAME_MAX + 2];
     if (*given || *family)
         snprintf(display, sizeof display, "%s%s%s", given, *given && *family ? " " : "", family);
     else

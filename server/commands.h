@@ -20,6 +20,12 @@ struct cli;
  * every second: re-reads the keys when a window opened or closed; with @interval_due (every
  * keys.reload_interval) also deletes expired keys, rotates on schedule, and re-reads. */
 void keys_housekeeping(struct cli *cl, bool interval_due);
+/* server/cmd_machine.c, cmd_api.c, cmd_project.c (project, role, grant) */
+int cmd_machine(int argc, char **argv);
+int cmd_api(int argc, char **argv);
+int cmd_project(int argc, char **argv);
+int cmd_role(int argc, char **argv);
+int cmd_grant(int argc, char **argv);
 /* server/cmd_import.c (import-zitadel); a weak placeholder in main.c until it lands */
 int cmd_import_zitadel(int argc, char **argv);
 /* server/cmd_backup.c (export, import-backup); weak placeholders in main.c until they land */

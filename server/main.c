@@ -49,7 +49,8 @@ static const struct command commands[] = {
     {"client", cmd_client, "add, list and show OIDC clients",
      "usage: " CLI_PROG " client add --name NAME --type web|spa|native --redirect-uri URI [...]\n"
      "           [--post-logout-uri URI ...] [--origin URL ...] [--auth-method basic|post|none]\n"
-     "           [--access-token jwt|opaque] [--project ID] [--client-id ID] [--json]\n"
+     "           [--access-token jwt|opaque] [--project ID] [--client-id ID]\n"
+     "           [--response-type code|id_token|'id_token token' ...] [--json]\n"
      "       " CLI_PROG " client list [--json]\n"
      "       " CLI_PROG " client show ID [--json]\n"
      "\n"
@@ -57,7 +58,64 @@ static const struct command commands[] = {
      "clients (which cannot have a secret). A confidential client's secret (64 characters of\n"
      "[A-Za-z0-9]) is shown once and stored only as a bcrypt hash. --json prints\n"
      "{\"client_id\": ..., \"client_secret\": ...}. --origin adds an origin allowed for CORS\n"
-     "besides those of the redirect URIs.\n"
+     "besides those of the redirect URIs. --response-type (repeatable) defaults to code\n"
+     "(with the refresh_token grant); id_token and 'id_token token' enable the implicit\n"
+     "flow for legacy apps.\n"
+     "\n" COMMON_OPTS},
+    {"machine", cmd_machine, "add machine users, their secrets and keys",
+     "usage: " CLI_PROG " machine add --username NAME [--name DISPLAY] [--description TEXT]\n"
+     "           [--org ID] [--access-token jwt|opaque] [--secret] [--json]\n"
+     "       " CLI_PROG " machine secret --user ID|USERNAME [--json]\n"
+     "       " CLI_PROG " machine key add --user ID|USERNAME --public-key-file PEM\n"
+     "           [--expires DATE] [--json]\n"
+     "       " CLI_PROG " machine key remove --user ID|USERNAME --key-id KID\n"
+     "       " CLI_PROG " machine key list --user ID|USERNAME [--json]\n"
+     "       " CLI_PROG " machine list [--json]\n"
+     "\n"
+     "A machine user (v1's service account) gets tokens with client_credentials (client_id =\n"
+     "its username, and its secret) or with a JWT bearer assertion (v1's JWT profile: iss and\n"
+     "sub = its user id, kid = a registered key id). Its access tokens are opaque (default)\n"
+     "or JWTs. add prints the user id; with --secret it generates a secret (64 characters of\n"
+     "[A-Za-z0-9]) shown only then and stored as a bcrypt hash. secret makes a new one: the\n"
+     "old one stops working at once. key add registers an RS256 (RSA 2048+) or ES256 (P-256)\n"
+     "public key and prints its key id; DATE is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or\n"
+     "unix seconds. Without --org the default org is used (created on an empty store).\n"
+     "\n" COMMON_OPTS},
+    {"api", cmd_api, "add API apps (resource servers that introspect tokens)",
+     "usage: " CLI_PROG " api add --name NAME [--project ID] [--auth-method basic|private_key_jwt]\n"
+     "           [--public-key-file PEM [--expires DATE]] [--client-id ID] [--json]\n"
+     "\n"
+     "An API app authenticates at /oauth/v2/introspect; it gets no user tokens. basic\n"
+     "(default): a secret is generated, shown only now and stored as a bcrypt hash.\n"
+     "private_key_jwt: --public-key-file registers an RS256 or ES256 public key; its key id is\n"
+     "printed. Without --project the default project is used. 'client list' and 'client show'\n"
+     "show API apps too. --json prints {\"client_id\", \"client_secret\" or \"key_id\"}.\n"
+     "\n" COMMON_OPTS},
+    {"project", cmd_project, "add and list projects",
+     "usage: " CLI_PROG " project add --name NAME [--org ID] [--role-assertion] [--role-check]\n"
+     "           [--has-project-check] [--json]\n"
+     "       " CLI_PROG " project list [--json]\n"
+     "\n"
+     "add prints the new project id. --role-assertion puts the user's roles into userinfo and\n"
+     "tokens even when not requested; --role-check refuses sign-in to the project's clients\n"
+     "without a grant on it; --has-project-check refuses users of other orgs (v1's flags).\n"
+     "Without --org the default org is used. list shows id, org, flags and name.\n"
+     "\n" COMMON_OPTS},
+    {"role", cmd_role, "add and list a project's roles",
+     "usage: " CLI_PROG " role add --project ID --key KEY [--display-name TEXT] [--group TEXT]\n"
+     "       " CLI_PROG " role list --project ID [--json]\n"
+     "\n"
+     "A role key is what the role claims carry (urn:zitadel:iam:org:project:roles).\n"
+     "\n" COMMON_OPTS},
+    {"grant", cmd_grant, "give users roles on projects (user grants)",
+     "usage: " CLI_PROG " grant add --user ID|LOGIN --project ID --role KEY [--role KEY ...]\n"
+     "           [--json]\n"
+     "       " CLI_PROG " grant remove --user ID|LOGIN --project ID [--role KEY ...]\n"
+     "       " CLI_PROG " grant list --user ID|LOGIN [--project ID] [--json]\n"
+     "\n"
+     "A user has one grant per project, as in v1: add creates it or adds roles to it and\n"
+     "prints its id; the roles must exist on the project. remove takes roles away, or the\n"
+     "whole grant without --role.\n"
      "\n" COMMON_OPTS},
     {"keys", cmd_keys, "list or rotate signing keys",
      "usage: " CLI_PROG " keys list [--json]\n"
@@ -185,8 +243,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: unknown command '%.60s' (see --help)\n", CLI_PROG, argv[1]);
         return CLI_EXIT_USAGE;
     }
-    /* "COMMAND --help" anywhere among its arguments shows its help. */
-    for (int i = 2; i < argc; i++)
+    /* "COMMAND --help" anywhere among its options (before "--") shows its help. */
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(c->usage, stdout);
             return CLI_EXIT_OK;

@@ -6,6 +6,9 @@
 #   gw_init BINARY            temporary folder, config; sets GW_BIN, GW_TMP, GW_CONF
 #   gw_user LOGIN PASSWORD    `user add` (email LOGIN@example.com, verified)
 #   gw_client VAR ARGS...     `client add --json ARGS`; sets VAR_ID and VAR_SECRET
+#   gw_import SQL DB          loads v1's dump SQL into database DB of a throw-away PostgreSQL
+#                             (pg.sh, started on first use, stopped on exit) and runs
+#                             `import-zitadel` from it (output in GW_TMP/import.out)
 #   gw_start                  `serve` on a free port; sets GW_ISSUER, GW_PID
 #   gw_alive                  true while the server answers /healthz
 #   gw_stop                   SIGTERM, wait; fails on a bad exit or any sanitizer report
@@ -35,7 +38,17 @@ gw_cleanup() {
     kill "$GW_PID" 2>/dev/null || true
     wait "$GW_PID" 2>/dev/null || true
   fi
+  [ -n "${GW_PGDIR:-}" ] && "$GW_HERE/pg.sh" stop "$GW_PGDIR"
   [ -n "${GW_TMP:-}" ] && rm -rf "$GW_TMP"
+}
+
+gw_import() {
+  if [ -z "${GW_PGDIR:-}" ]; then
+    GW_PGDIR=$("$GW_HERE/pg.sh" start) || return 1
+  fi
+  "$GW_HERE/pg.sh" load "$GW_PGDIR" "$2" "$1" || return 1
+  "$GW_BIN" import-zitadel --config "$GW_CONF" --dsn "$("$GW_HERE/pg.sh" dsn "$GW_PGDIR" "$2")" \
+    >"$GW_TMP/import.out" 2>&1 || { cat "$GW_TMP/import.out" >&2; return 1; }
 }
 
 gw_user() {

@@ -13,6 +13,8 @@
  *   grants_seed DIR rt CLIENT_ID USER_ID N     (N refresh tokens, one family each; printed)
  *   grants_seed DIR code CLIENT_ID USER_ID REDIRECT_URI N   (N authorization codes; printed)
  *   grants_seed DIR lifetimes ACCESS_S ID_S    (settings/oidc: token lifetimes, seconds)
+ *   grants_seed DIR project ID ROLE_ASSERTION ROLE_CHECK HAS_PROJECT_CHECK ORG_ID|-
+ *                                              (a project's v1 flags, 0 or 1; - keeps its org)
  * A BCRYPT_COST of yN makes a yescrypt hash at cost N instead (never rehashed: the bench
  * shows with it that a verified secret is not checked again on every request).
  */
@@ -170,6 +172,21 @@ int main(int argc, char **argv)
         c->n_grant_types--;
         free(g);
         koderid__v2__client__free_unpacked(c, NULL);
+    } else if (strcmp(cmd, "project") == 0 && argc == 8) {
+        Koderid__V2__Project *p = NULL;
+        if (repo_project_get(s, argv[3], &p, &e) < 0)
+            return fail("project", &e);
+        p->project_role_assertion = atoi(argv[4]) != 0;
+        p->project_role_check = atoi(argv[5]) != 0;
+        p->has_project_check = atoi(argv[6]) != 0;
+        char *old_org = p->org_id;
+        if (strcmp(argv[7], "-") != 0)
+            p->org_id = argv[7];
+        char key[REPO_KEY_MAX];
+        if (repo_key(key, "project/%s", p->id) < 0 || repo_put(s, key, &p->base, 0, NULL, &e) < 0)
+            rc = fail("project", &e);
+        p->org_id = old_org;
+        koderid__v2__project__free_unpacked(p, NULL);
     } else if (strcmp(cmd, "state") == 0 && argc == 5) {
         Koderid__V2__User *u = NULL;
         if (repo_user_get(s, argv[3], &u, &e) < 0)

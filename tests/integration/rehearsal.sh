@@ -24,11 +24,7 @@ command -v jq >/dev/null || bail "jq missing: run scripts/deps.sh test"
 [ -f "$fx/koder-inventory.sql" ] || bail "fixtures not found in $fx"
 
 gw_init "$1"
-pgdir=$("$here/pg.sh" start) || bail "cannot start PostgreSQL"
-trap '"$here/pg.sh" stop "$pgdir"; gw_cleanup' EXIT
-"$here/pg.sh" load "$pgdir" inv "$fx/koder-inventory.sql" || bail "cannot load the inventory"
-"$GW_BIN" import-zitadel --config "$GW_CONF" --dsn "$("$here/pg.sh" dsn "$pgdir" inv)" \
-  >"$GW_TMP/import.out" 2>&1 || { cat "$GW_TMP/import.out"; bail "import-zitadel failed"; }
+gw_import "$fx/koder-inventory.sql" inv || bail "cannot import the inventory"
 gw_start || bail "serve did not start on the imported store"
 
 secrets=$fx/secrets.json
@@ -107,11 +103,7 @@ check "the server stops cleanly, no sanitizer report" gw_stop
 # imported ruby-on-rails app (web, auth none + PKCE, dev mode).
 rm -rf "$GW_TMP"
 gw_init "$1"
-trap '"$here/pg.sh" stop "$pgdir"; gw_cleanup' EXIT
-"$here/pg.sh" load "$pgdir" fresh "$fx/fresh-instance.sql" || bail "cannot load fresh-instance.sql"
-"$GW_BIN" import-zitadel --config "$GW_CONF" --dsn "$("$here/pg.sh" dsn "$pgdir" fresh)" \
-  >"$GW_TMP/import.out" 2>&1
-check "fresh-instance.sql imports with exit 0" test $? = 0
+check "fresh-instance.sql imports with exit 0" gw_import "$fx/fresh-instance.sql" fresh
 gw_start || bail "serve did not start on the imported fresh instance"
 ISSUER="$GW_ISSUER" LOGIN=zitadel-admin@zitadel.localhost PASSWORD='Password1!' \
   SUB=338293185506246659 EMAIL=zitadel-admin@zitadel.localhost \

@@ -50,7 +50,8 @@ export function hiddenFields(html) {
 // Signs in through the login page at @issuer (a URL) as @login/@password, starting from
 // @authUrl. Returns the URL the browser is sent back to when it starts with @redirectPrefix
 // (not fetched). When the login does not send the browser back (a refused password), throws
-// an Error whose `refused` is true. With @jar the cookies persist across calls (a session).
+// an Error whose `refused` is true (and `status`, `location`, `body`: the login's answer). With
+// @jar the cookies persist across calls (a session).
 export async function browserLogin(issuer, authUrl, redirectPrefix,
   { login, password, jar = new Jar() }) {
   let res = await fetch(authUrl, { headers: { cookie: jar.header() }, redirect: 'manual' });
@@ -75,8 +76,9 @@ export async function browserLogin(issuer, authUrl, redirectPrefix,
   jar.take(res);
   const loc = res.headers.get('location');
   if (!loc || !loc.startsWith(redirectPrefix)) {
-    const err = new Error(`login answered ${res.status} ${loc ?? ''} ${(await res.text()).slice(0, 300)}`);
-    err.refused = true;
+    const text = await res.text();
+    const err = new Error(`login answered ${res.status} ${loc ?? ''} ${text.slice(0, 300)}`);
+    Object.assign(err, { refused: true, status: res.status, location: loc, body: text });
     throw err;
   }
   return new URL(loc);

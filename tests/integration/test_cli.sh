@@ -113,6 +113,16 @@ expect "keys list shows one signing v2 key" bash -c "grep -Ec '^[0-9]{18}\sRS256
 expect "check exits 0" run 0 check --config "$conf"
 expect "check prints the counts" bash -c "grep -qx 'users: 1' '$out' && grep -qx 'clients: 3' '$out' && grep -qx 'orgs: 1' '$out' && grep -qx 'projects: 1' '$out'"
 expect "check prints issuer and the key id" bash -c "grep -qx 'issuer: http://127.0.0.1:18190' '$out' && grep -Eq '^key: [0-9]{18} RS256 signing' '$out'"
+# client add --response-type (v1's three; the grant types follow)
+expect "client add --response-type id_token twice" run 0 client add --config "$conf" --name legacy --type spa --redirect-uri https://legacy.example.com/cb --response-type id_token --response-type 'id_token token' --client-id legacy@demo --json
+expect "...shows both implicit types and only the implicit grant" bash -c "'$BIN' client show --config '$conf' legacy@demo --json | jq -e '.response_types==[\"id_token\",\"id_token token\"] and .grant_types==[\"implicit\"]' >/dev/null"
+expect "client add with code and id_token" run 0 client add --config "$conf" --name mixed --type web --redirect-uri https://mixed.example.com/cb --response-type code --response-type id_token --client-id mixed@demo
+expect "...code, id_token; authorization_code, implicit, refresh_token" bash -c "'$BIN' client show --config '$conf' mixed@demo --json | jq -e '.response_types==[\"code\",\"id_token\"] and .grant_types==[\"authorization_code\",\"implicit\",\"refresh_token\"]' >/dev/null"
+expect "...a client without the option has code" bash -c "'$BIN' client show --config '$conf' my-spa@demo --json | jq -e '.response_types==[\"code\"] and .grant_types==[\"authorization_code\",\"refresh_token\"]' >/dev/null"
+expect "client add with a bad response type exits 2" run 2 client add --config "$conf" --name n --type web --redirect-uri https://a/cb --response-type token
+expect "...one line" one_line_err
+expect "client add with a hybrid response type exits 2" run 2 client add --config "$conf" --name n --type web --redirect-uri https://a/cb --response-type 'code id_token'
+
 expect "check: a --set flag overrides the file" run 0 check --config "$conf" --set issuer=https://id.example.com
 expect "...and shows it" out_has "issuer: https://id.example.com"
 expect "check: env overrides the file" bash -c "KODER_ID_V2_ISSUER=https://env.example.com '$BIN' check --config '$conf' | grep -qx 'issuer: https://env.example.com'"

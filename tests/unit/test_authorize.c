@@ -18,7 +18,11 @@
 #include <ftw.h>
 #include <unistd.h>
 
+#include "common/b64.h"
+#include "common/buf.h"
 #include "common/rand.h"
+#include "oidc/jwt.h"
+#include "oidc/keys.h"
 #include "oidc/oidc.h"
 #include "oidc/params.h"
 #include "oidc/session.h"
@@ -31,6 +35,7 @@
 #define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 static char tmpdir[256];
+static char master[300];
 static struct store *store;
 static struct oidc_ctx *ctx;
 static char bcrypt_hash[128];
@@ -53,6 +58,28 @@ static void put_client(const char *id, int app_type, int auth_method, int state,
     c.n_grant_types = refresh ? 2 : 1;
     c.app_type = app_type;
     c.auth_method = auth_method;
+    if (repo_client_put(store, &c, &e) < 0)
+        fail_msg("client put: %s", e.msg);
+}
+
+static void put_client_types(const char *id, char **uris, size_t nuris, int32_t *rt, size_t nrt,
+                             int32_t *gt, size_t ngt, int access_token_type)
+{
+    Koderid__V2__Client c = KODERID__V2__CLIENT__INIT;
+    struct err e = {0};
+    c.client_id = (char *)id;
+    c.name = "Legacy App";
+    c.project_id = "p1";
+    c.state = 1;
+    c.redirect_uris = uris;
+    c.n_redirect_uris = nuris;
+    c.response_types = rt;
+    c.n_response_types = nrt;
+    c.grant_types = gt;
+    c.n_grant_types = ngt;
+    c.app_type = 1;
+    c.auth_method = 2;
+    c.access_token_type = access_token_type;
     if (repo_client_put(store, &c, &e) < 0)
         fail_msg("client put: %s", e.msg);
 }
@@ -92,8 +119,13 @@ static int setup(void **state)
         fprintf(stderr, "store_open: %s\n", e.msg);
         return -1;
     }
-    struct oidc_config oc = {
-        .issuer = ISSUER, .yescrypt_cost = 1, .hash_workers = 2, .hash_queue_max = 16};
+    snprintf(master, sizeof master, "%s/master.key", tmpdir);
+    struct oidc_config oc = {.issuer = ISSUER,
+                             .yescrypt_cost = 1,
+                             .hash_workers = 2,
+                             .hash_queue_max = 16,
+                             .master_key_file = master,
+                             .create_master_key = true};
     if (oidc_ctx_new(&oc, store, &ctx, &e) < 0) {
         fprintf(stderr, "oidc_ctx_new: %s\n", e.msg);
         return -1;
@@ -113,6 +145,11 @@ static int setup(void **state)
     put_client("spa1", 1, 2, 1, spa, 1, false);
     put_client("nat1", 2, 2, 1, nat, 2, false);
     put_client("off1", 0, 0, 2, web, 2, false);
+    /* implicit clients: id_token and "id_token token" with the implicit grant (v1's 1 and 2) */
+    int32_t imp_rt[] = {1, 2}, imp_gt[] = {1}, all_rt[] = {0, 1, 2}, code_gt[] = {0};
+    put_client_types("imp1", web, 2, imp_rt, 2, imp_gt, 1, 0);
+    put_client_types("impjwt", web, 2, imp_rt, 2, imp_gt, 1, 1);
+    put_client_types("nogrant", web, 2, all_rt, 3, code_gt, 1, 0); /* types, not the grant */
     put_user("100", "alice", 1, 1, bcrypt_hash);
     put_user("101", "bob", 1, 4, bcrypt_hash);   /* locked */
     put_user("102", "carol", 1, 6, bcrypt_hash); /* initial */
@@ -179,7 +216,9 @@ static void location_params(const struct oidc_response *r, const char *prefix,
     assert_non_null(loc);
     if (strncmp(loc, prefix, strlen(prefix)) != 0)
         fail_msg("location '%s' does not start with '%s'", loc, prefix);
-    const char *q = strchr(loc, '?');
+    const char *q = strchr(loc, '#'); /* fragment responses */
+    if (!q)
+        q = strchr(loc, '?');
     assert_non_null(q);
     struct err e = {0};
     assert_int_equal(oidc_params_parse(q + 1, strlen(q + 1), p, &e), 0);
@@ -227,14 +266,18 @@ static void assert_page_error(const char *query)
     oidc_response_release(&r);
 }
 
-static void assert_redirect_error(const char *query, const char *error, const char *state)
+/* An error redirected to RP_CB in the query (@sep "?") or the fragment ("#"). */
+static void assert_redirect_error_in(const char *query, const char *error, const char *state,
+                                     const char *sep)
 {
     struct oidc_response r;
     struct oidc_params p = {0};
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s%s", RP_CB, sep);
     call(&r, "GET", "/oauth/v2/authorize", query, NULL, NULL);
     if (r.status != 302)
         fail_msg("query '%s': status %d", query, r.status);
-    location_params(&r, RP_CB "?", &p);
+    location_params(&r, prefix, &p);
     const char *got = oidc_params_get(&p, "error");
     if (!got || strcmp(got, error) != 0)
         fail_msg("query '%s': error %s, want %s", query, got ? got : "-", error);
@@ -242,8 +285,15 @@ static void assert_redirect_error(const char *query, const char *error, const ch
     if (state)
         assert_string_equal(oidc_params_get(&p, "state"), state);
     assert_null(oidc_params_get(&p, "code"));
+    assert_null(oidc_params_get(&p, "id_token"));
+    assert_null(oidc_params_get(&p, "access_token"));
     oidc_params_release(&p);
     oidc_response_release(&r);
+}
+
+static void assert_redirect_error(const char *query, const char *error, const char *state)
+{
+    assert_redirect_error_in(query, error, state, "?");
 }
 
 #define Q_BASE "client_id=web1%40proj&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb"
@@ -282,8 +332,11 @@ static void test_redirect_errors(void **state)
     (void)state;
     assert_redirect_error(Q_BASE "&response_type=token&scope=openid&state=s1",
                           "unsupported_response_type", "s1");
-    assert_redirect_error(Q_BASE "&response_type=id_token&scope=openid&state=s1",
+    assert_redirect_error(Q_BASE "&response_type=code+id_token&scope=openid&state=s1",
                           "unsupported_response_type", "s1");
+    /* implicit for a client not configured for it: refused, in the fragment */
+    assert_redirect_error_in(Q_BASE "&response_type=id_token&scope=openid&nonce=n&state=s1",
+                             "unauthorized_client", "s1", "#");
     assert_redirect_error(Q_BASE "&scope=openid&state=s2", "invalid_request", "s2");
     assert_redirect_error(Q_BASE "&response_type=code&scope=profile+email&state=s3",
                           "invalid_scope", "s3");
@@ -302,12 +355,16 @@ static void test_redirect_errors(void **state)
                           "login_required", "s4");
     assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none+login",
                           "invalid_request", NULL);
-    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=bogus", "invalid_request",
-                          NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&prompt=none+bogus",
+                          "invalid_request", NULL);
     assert_redirect_error(Q_BASE "&response_type=code&scope=openid&max_age=-1", "invalid_request",
                           NULL);
-    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&response_mode=fragment",
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&response_mode=bogus&state=s5",
+                          "invalid_request", "s5");
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&response_mode=Query",
                           "invalid_request", NULL);
+    assert_redirect_error_in(Q_BASE "&response_type=code&response_mode=fragment&state=s6",
+                             "invalid_request", "s6", "#");
     assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request=eyJ", "invalid_request",
                           NULL);
 
@@ -432,7 +489,7 @@ static void get_form(const char *id, const char *cookie, struct form *f, const c
     assert_string_equal(hdr(&r, "referrer-policy"), "no-referrer");
     assert_string_equal(hdr(&r, "cache-control"), "no-store");
     assert_true(body_has(&r, "<form method=\"post\" action=\"/ui/login/login\">"));
-    assert_true(body_has(&r, "Test App"));
+    assert_true(body_has(&r, "Test App") || body_has(&r, "Legacy App"));
     if (prefill) {
         char want[128];
         snprintf(want, sizeof want, "value=\"%s\"", prefill);
@@ -793,6 +850,427 @@ static void test_session_user_deactivated(void **state)
     oidc_response_release(&r);
 }
 
+
+/* ---- implicit flow, response modes, prompt / max_age / auth_time ---- */
+
+#define Q_IMP "client_id=imp1&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb"
+
+static int key_cb(const char *kid, EVP_PKEY **ret_key, char alg[OIDC_JWT_ALG_MAX], void *cbdata,
+                  struct err *e)
+{
+    (void)cbdata;
+    char a[8];
+    int r = oidc_keys_public(ctx->keys, kid, ret_key, a, e);
+    if (r == 0)
+        snprintf(alg, OIDC_JWT_ALG_MAX, "%s", a);
+    return r;
+}
+
+/* Verifies @jwt's signature with the published keys; returns its claims. */
+static json_t *verified_claims(const char *jwt)
+{
+    json_t *h = NULL, *c = NULL;
+    struct err e = {0};
+    if (oidc_jwt_verify(jwt, strlen(jwt), key_cb, NULL, &h, &c, &e) < 0)
+        fail_msg("token does not verify: %s", e.msg);
+    json_decref(h);
+    return c;
+}
+
+static const char *cstr(const json_t *o, const char *name)
+{
+    return json_string_value(json_object_get(o, name));
+}
+
+static bool aud_has(const json_t *claims, const char *want)
+{
+    json_t *aud = json_object_get(claims, "aud");
+    for (size_t i = 0; i < json_array_size(aud); i++)
+        if (strcmp(json_string_value(json_array_get(aud, i)), want) == 0)
+            return true;
+    return false;
+}
+
+/* A fragment response at RP_CB: its parameters, after the checks every one gets. */
+static void fragment_params(const struct oidc_response *r, struct oidc_params *p)
+{
+    const char *loc = hdr(r, "location");
+    assert_non_null(loc);
+    assert_null(strchr(loc, '?')); /* nothing in the query */
+    location_params(r, RP_CB "#", p);
+    assert_string_equal(oidc_params_get(p, "iss"), ISSUER);
+    assert_string_equal(hdr(r, "cache-control"), "no-store");
+    assert_string_equal(hdr(r, "referrer-policy"), "no-referrer");
+}
+
+/* Logs in as @user through a started request @query; returns the final response in @r and the
+ * session cookie in @cookie. */
+static void login_as(const char *query, const char *user, struct oidc_response *r, char *cookie,
+                     size_t n)
+{
+    char id[64];
+    struct form f;
+    start(query, NULL, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(r, &f, user, "s3cret+pw", NULL);
+    if (r->status != 303 && r->status != 200)
+        fail_msg("login status %d", r->status);
+    if (cookie)
+        assert_true(cookie_from(r, "__Host-koder_session", cookie, n));
+}
+
+static void test_implicit_errors(void **state)
+{
+    (void)state;
+    /* nonce is required (OIDC Core 3.2.2.1), the error goes to the fragment */
+    assert_redirect_error_in(Q_IMP "&response_type=id_token&scope=openid&state=s1",
+                             "invalid_request", "s1", "#");
+    assert_redirect_error_in(Q_IMP "&response_type=id_token+token&scope=openid&nonce=&state=s1",
+                             "invalid_request", "s1", "#");
+    /* tokens never in a query: refused, and the refusal is not in the query either */
+    assert_redirect_error_in(
+        Q_IMP "&response_type=id_token&scope=openid&nonce=n&response_mode=query&state=s2",
+        "invalid_request", "s2", "#");
+    assert_redirect_error_in(
+        Q_IMP "&response_type=id_token&scope=openid&nonce=n&response_mode=bogus&state=s3",
+        "invalid_request", "s3", "#");
+    /* the types the client has, not others; and the grant type too */
+    assert_redirect_error(Q_IMP "&response_type=code&scope=openid&state=s4", "unauthorized_client",
+                          "s4");
+    assert_redirect_error_in("client_id=nogrant&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb"
+                             "&response_type=id_token&scope=openid&nonce=n&state=s5",
+                             "unauthorized_client", "s5", "#");
+    assert_redirect_error(Q_IMP "&response_type=token&scope=openid&nonce=n",
+                          "unsupported_response_type", NULL);
+    assert_redirect_error_in(Q_IMP "&response_type=id_token&scope=openid&nonce=n&code_challenge=" CHALLENGE
+                                   "&code_challenge_method=S256",
+                             "invalid_request", NULL, "#");
+    assert_redirect_error_in(Q_IMP "&response_type=id_token&nonce=n", "invalid_request", NULL,
+                             "#");
+    /* prompt=none without a session: login_required, in the fragment */
+    assert_redirect_error_in(Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=none",
+                             "login_required", NULL, "#");
+
+    /* an error in form_post: a page posting error, state and iss, all escaped */
+    struct oidc_response r;
+    call(&r, "GET", "/oauth/v2/authorize",
+         Q_IMP "&response_type=id_token&scope=openid&response_mode=form_post"
+               "&state=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+         NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_null(hdr(&r, "location"));
+    assert_true(body_has(&r, "<form method=\"post\" action=\"https://rp.example.com/cb\">"));
+    assert_true(body_has(&r, "name=\"error\" value=\"invalid_request\""));
+    assert_true(body_has(&r, "name=\"state\" value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""));
+    assert_false(body_has(&r, "\"><script>alert"));
+    assert_true(body_has(&r, "name=\"iss\" value=\"https://id.example.com\""));
+    oidc_response_release(&r);
+}
+
+/* The form_post page's fields, with the page's own checks. */
+static void form_post_params(const struct oidc_response *r, struct oidc_params *p)
+{
+    assert_int_equal(r->status, 200);
+    assert_null(hdr(r, "location"));
+    assert_string_equal(hdr(r, "content-type"), "text/html; charset=utf-8");
+    assert_string_equal(hdr(r, "cache-control"), "no-store");
+    const char *csp = hdr(r, "content-security-policy");
+    assert_non_null(csp);
+    assert_non_null(strstr(csp, "default-src 'none'"));
+    assert_non_null(strstr(csp, "form-action 'self' https://rp.example.com;"));
+    assert_non_null(strstr(csp, "frame-ancestors 'none'"));
+    /* the only script is the constant auto-submit, allowed by its hash */
+    static const char js[] = "document.forms[0].submit()";
+    unsigned char d[32];
+    sha256_raw(js, strlen(js), d);
+    char *b64 = b64_encode_alloc(d, sizeof d);
+    char want[128];
+    snprintf(want, sizeof want, "script-src 'sha256-%s';", b64);
+    free(b64);
+    assert_non_null(strstr(csp, want));
+    assert_null(strstr(csp, "unsafe-inline"));
+    assert_true(body_has(r, "<script>document.forms[0].submit()</script>"));
+    assert_true(body_has(r, "<button type=\"submit\">Continue</button>"));
+    assert_true(body_has(r, "<form method=\"post\" action=\"https://rp.example.com/cb\">"));
+
+    /* hidden fields -> "name=value&..." -> params (values are html-escaped, none needs it here
+     * but state, which the caller checks raw) */
+    struct buf q = BUF_INIT;
+    const char *at = r->body, *end = r->body + r->body_len;
+    static const char tag[] = "<input type=\"hidden\" name=\"";
+    while ((at = memmem(at, (size_t)(end - at), tag, sizeof tag - 1))) {
+        at += sizeof tag - 1;
+        const char *ne = memchr(at, '"', (size_t)(end - at));
+        assert_non_null(ne);
+        const char *v = ne + strlen("\" value=\"");
+        const char *ve = memchr(v, '"', (size_t)(end - v));
+        assert_non_null(ve);
+        char name[64], value[4096];
+        snprintf(name, sizeof name, "%.*s", (int)(ne - at), at);
+        snprintf(value, sizeof value, "%.*s", (int)(ve - v), v);
+        if (q.len)
+            buf_adds(&q, "&");
+        buf_adds(&q, name);
+        buf_adds(&q, "=");
+        buf_add_urlenc(&q, value);
+        at = ve;
+    }
+    size_t n;
+    char *qs = buf_detach(&q, &n);
+    struct err e = {0};
+    assert_int_equal(oidc_params_parse(qs, n, p, &e), 0);
+    free(qs);
+}
+
+static void test_implicit_flow(void **state)
+{
+    (void)state;
+    struct oidc_response r;
+    struct oidc_params p = {0};
+    char cookie[128];
+
+    put_user("110", "ivy", 1, 1, bcrypt_hash);
+    Koderid__V2__User *u = load_user("110");
+    char *old_email = u->email;
+    u->email = "ivy@example.com";
+    u->email_verified = true;
+    assert_int_equal(repo_user_put(store, u, NULL), 0);
+    u->email = old_email;
+    koderid__v2__user__free_unpacked(u, NULL);
+
+    /* "id_token token" after the login form: 303 to the fragment */
+    login_as(Q_IMP "&response_type=id_token+token&scope=openid+email+offline_access&nonce=n-1"
+                   "&state=st1",
+             "ivy", &r, cookie, sizeof cookie);
+    assert_int_equal(r.status, 303);
+    fragment_params(&r, &p);
+    const char *at = oidc_params_get(&p, "access_token");
+    const char *idt = oidc_params_get(&p, "id_token");
+    assert_non_null(at);
+    assert_non_null(idt);
+    assert_string_equal(oidc_params_get(&p, "token_type"), "Bearer");
+    assert_int_equal(atoi(oidc_params_get(&p, "expires_in")), 12 * 3600);
+    assert_string_equal(oidc_params_get(&p, "state"), "st1");
+    assert_null(oidc_params_get(&p, "refresh_token"));
+    assert_null(oidc_params_get(&p, "code"));
+    json_t *c = verified_claims(idt);
+    assert_string_equal(cstr(c, "iss"), ISSUER);
+    assert_string_equal(cstr(c, "sub"), "110");
+    assert_string_equal(cstr(c, "nonce"), "n-1");
+    assert_string_equal(cstr(c, "azp"), "imp1");
+    assert_true(aud_has(c, "imp1"));
+    char want_hash[44];
+    struct err e = {0};
+    assert_int_equal(oidc_jwt_hash_claim(at, strlen(at), "RS256", want_hash, &e), 0);
+    assert_string_equal(cstr(c, "at_hash"), want_hash);
+    assert_null(json_object_get(c, "c_hash"));
+    assert_null(json_object_get(c, "email")); /* an access token goes with it: userinfo has it */
+    assert_true(json_is_integer(json_object_get(c, "auth_time")));
+    json_decref(c);
+    /* the opaque access token is stored as for the code flow, without offline_access */
+    char hex[65], key[REPO_KEY_MAX];
+    ProtobufCMessage *m = NULL;
+    sha256_hex(at, strlen(at), hex);
+    repo_key(key, "at/%s", hex);
+    assert_int_equal(repo_get(store, key, &koderid__v2__access_token__descriptor, &m, NULL, NULL),
+                     0);
+    Koderid__V2__AccessToken *rec = (Koderid__V2__AccessToken *)m;
+    assert_string_equal(rec->client_id, "imp1");
+    assert_string_equal(rec->user_id, "110");
+    assert_string_equal(rec->scope, "openid email");
+    koderid__v2__access_token__free_unpacked(rec, NULL);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* "id_token" alone from the session: no access token, so the profile claims are in it */
+    call(&r, "GET", "/oauth/v2/authorize",
+         Q_IMP "&response_type=id_token&scope=openid+email&nonce=n-2&state=st2", NULL, cookie);
+    assert_int_equal(r.status, 302);
+    fragment_params(&r, &p);
+    assert_null(oidc_params_get(&p, "access_token"));
+    assert_null(oidc_params_get(&p, "token_type"));
+    assert_null(oidc_params_get(&p, "expires_in"));
+    c = verified_claims(oidc_params_get(&p, "id_token"));
+    assert_string_equal(cstr(c, "nonce"), "n-2");
+    assert_string_equal(cstr(c, "email"), "ivy@example.com");
+    assert_null(json_object_get(c, "at_hash"));
+    json_decref(c);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* a JWT access token for a client of that type, at_hash over it */
+    call(&r, "GET", "/oauth/v2/authorize",
+         "client_id=impjwt&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb"
+         "&response_type=token+id_token&scope=openid&nonce=n-3",
+         NULL, cookie);
+    fragment_params(&r, &p);
+    at = oidc_params_get(&p, "access_token");
+    json_t *atc = verified_claims(at);
+    assert_string_equal(cstr(atc, "sub"), "110");
+    assert_string_equal(cstr(atc, "client_id"), "impjwt");
+    json_decref(atc);
+    c = verified_claims(oidc_params_get(&p, "id_token"));
+    assert_int_equal(oidc_jwt_hash_claim(at, strlen(at), "RS256", want_hash, &e), 0);
+    assert_string_equal(cstr(c, "at_hash"), want_hash);
+    json_decref(c);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* form_post: the tokens and a hostile state go in an escaped, auto-submitted form */
+    call(&r, "GET", "/oauth/v2/authorize",
+         Q_IMP "&response_type=id_token+token&scope=openid&nonce=n-4&response_mode=form_post"
+               "&state=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+         NULL, cookie);
+    assert_false(body_has(&r, "\"><script>alert"));
+    assert_true(body_has(&r, "value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""));
+    form_post_params(&r, &p);
+    assert_non_null(oidc_params_get(&p, "access_token"));
+    assert_string_equal(oidc_params_get(&p, "token_type"), "Bearer");
+    assert_string_equal(oidc_params_get(&p, "iss"), ISSUER);
+    c = verified_claims(oidc_params_get(&p, "id_token"));
+    assert_string_equal(cstr(c, "nonce"), "n-4");
+    json_decref(c);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* the code flow in form_post and in the fragment */
+    call(&r, "GET", "/oauth/v2/authorize",
+         Q_BASE "&response_type=code&scope=openid&response_mode=form_post&state=c1", NULL, cookie);
+    form_post_params(&r, &p);
+    Koderid__V2__AuthCode *code = load_code(oidc_params_get(&p, "code"));
+    assert_non_null(code);
+    assert_string_equal(code->user_id, "110");
+    koderid__v2__auth_code__free_unpacked(code, NULL);
+    assert_string_equal(oidc_params_get(&p, "state"), "c1");
+    assert_string_equal(oidc_params_get(&p, "iss"), ISSUER);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+    call(&r, "GET", "/oauth/v2/authorize",
+         Q_BASE "&response_type=code&scope=openid&response_mode=fragment&state=c2", NULL, cookie);
+    fragment_params(&r, &p);
+    assert_non_null(oidc_params_get(&p, "code"));
+    assert_string_equal(oidc_params_get(&p, "state"), "c2");
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* a form_post request through the login form: the login POST answers with the page */
+    login_as(Q_IMP "&response_type=id_token&scope=openid&nonce=n-5&response_mode=form_post",
+             "ivy", &r, NULL, 0);
+    form_post_params(&r, &p);
+    assert_non_null(oidc_params_get(&p, "id_token"));
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+}
+
+/* Moves the session behind @cookie back @secs seconds in auth_time; returns the new one. */
+static int64_t age_session(const char *cookie, int64_t secs)
+{
+    const char *tok = strchr(cookie, '=') + 1;
+    char hex[65], key[REPO_KEY_MAX];
+    ProtobufCMessage *m = NULL;
+    sha256_hex(tok, strlen(tok), hex);
+    repo_key(key, "sess/%s", hex);
+    assert_int_equal(repo_get(store, key, &koderid__v2__session__descriptor, &m, NULL, NULL), 0);
+    Koderid__V2__Session *s = (Koderid__V2__Session *)m;
+    s->auth_time -= secs;
+    int64_t at = s->auth_time;
+    assert_int_equal(repo_put(store, key, &s->base, 3600 * 1000, NULL, NULL), 0);
+    koderid__v2__session__free_unpacked(s, NULL);
+    return at;
+}
+
+/* An implicit request from the session answered silently: the ID token's auth_time. */
+static int64_t silent_auth_time(const char *extra, const char *cookie)
+{
+    struct oidc_response r;
+    struct oidc_params p = {0};
+    char q[512];
+    snprintf(q, sizeof q, "%s&response_type=id_token&scope=openid&nonce=n%s", Q_IMP, extra);
+    call(&r, "GET", "/oauth/v2/authorize", q, NULL, cookie);
+    if (r.status != 302 || !hdr(&r, "location") || !strstr(hdr(&r, "location"), "#id_token="))
+        fail_msg("'%s': status %d location %s", extra, r.status,
+                 hdr(&r, "location") ? hdr(&r, "location") : "-");
+    fragment_params(&r, &p);
+    json_t *c = verified_claims(oidc_params_get(&p, "id_token"));
+    json_t *v = json_object_get(c, "auth_time");
+    assert_true(json_is_integer(v));
+    int64_t t = json_integer_value(v);
+    json_decref(c);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+    return t;
+}
+
+static void test_prompt_max_age_auth_time(void **state)
+{
+    (void)state;
+    struct oidc_response r;
+    struct oidc_params p = {0};
+    char cookie[128], id[64];
+
+    put_user("111", "jack", 1, 1, bcrypt_hash);
+    int64_t before = store_now_ms() / 1000;
+    login_as(Q_IMP "&response_type=id_token&scope=openid&nonce=n", "jack", &r, cookie,
+             sizeof cookie);
+    fragment_params(&r, &p);
+    json_t *c = verified_claims(oidc_params_get(&p, "id_token"));
+    int64_t first = json_integer_value(json_object_get(c, "auth_time"));
+    assert_true(first >= before && first <= before + 5);
+    json_decref(c);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+
+    /* the session is an hour old: silent answers keep its auth_time exactly */
+    int64_t sess_time = age_session(cookie, 3600);
+    assert_int_equal(silent_auth_time("", cookie), sess_time);
+    assert_int_equal(silent_auth_time("&prompt=none", cookie), sess_time);
+    assert_int_equal(silent_auth_time("&max_age=7200", cookie), sess_time); /* auth_time given */
+    assert_int_equal(silent_auth_time("&prompt=bogus", cookie), sess_time); /* unknown: ignored */
+
+    /* an elapsed max_age, max_age=0 and the prompts that want a page: the login page */
+    start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&max_age=600", cookie, id);
+    start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&max_age=0", cookie, id);
+    start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=login", cookie, id);
+    start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=consent", cookie, id);
+    start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=select_account", cookie, id);
+    start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=create", cookie, id);
+    start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=login+bogus", cookie, id);
+    /* ... which prompt=none cannot show */
+    call(&r, "GET", "/oauth/v2/authorize",
+         Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=none&max_age=600&state=m",
+         NULL, cookie);
+    fragment_params(&r, &p);
+    assert_string_equal(oidc_params_get(&p, "error"), "login_required");
+    assert_string_equal(oidc_params_get(&p, "state"), "m");
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+    call(&r, "GET", "/oauth/v2/authorize",
+         Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=none+consent", NULL, cookie);
+    fragment_params(&r, &p);
+    assert_string_equal(oidc_params_get(&p, "error"), "invalid_request");
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+    /* the session was not touched by any of these */
+    assert_int_equal(silent_auth_time("&prompt=none", cookie), sess_time);
+
+    /* prompt=login: a new login, a new session, a new auth_time */
+    char fresh[128];
+    struct form f;
+    start(Q_IMP "&response_type=id_token&scope=openid&nonce=n&prompt=login", cookie, id);
+    get_form(id, NULL, &f, NULL);
+    post_form(&r, &f, "jack", "s3cret+pw", NULL);
+    assert_int_equal(r.status, 303);
+    assert_true(cookie_from(&r, "__Host-koder_session", fresh, sizeof fresh));
+    fragment_params(&r, &p);
+    c = verified_claims(oidc_params_get(&p, "id_token"));
+    int64_t second = json_integer_value(json_object_get(c, "auth_time"));
+    assert_true(second >= first && second != sess_time);
+    json_decref(c);
+    oidc_params_release(&p);
+    oidc_response_release(&r);
+    assert_int_equal(silent_auth_time("&prompt=none&max_age=600", fresh), second);
+}
+
 /* oidc_cookie_get with several cookies of one name: malformed values are skipped. */
 static void cookie_case(const char *header1, const char *header2, int want_r, const char *want)
 {
@@ -1053,6 +1531,9 @@ int main(void)
         cmocka_unit_test(test_session_user_deactivated),
         cmocka_unit_test(test_cookie_get),
         cmocka_unit_test(test_password_change),
+        cmocka_unit_test(test_implicit_errors),
+        cmocka_unit_test(test_implicit_flow),
+        cmocka_unit_test(test_prompt_max_age_auth_time),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, setup, teardown);

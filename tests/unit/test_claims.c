@@ -175,6 +175,21 @@ static void test_roles_by_scope(void **state)
                         "koder.example");
     json_decref(o);
 
+    /* An :aud scope alone asks for no roles (v1's prepareRoles): the audience grows, no claim. */
+    o = claims_for(c, "openid urn:zitadel:iam:org:project:id:p2:aud", OIDC_CLAIMS_USERINFO);
+    assert_int_equal(json_object_size(o), 0);
+    json_decref(o);
+
+    /* A role asked with an :aud scope: that role in every project of the role audience. */
+    o = claims_for(c,
+                   "openid urn:zitadel:iam:org:project:role:ops "
+                   "urn:zitadel:iam:org:project:id:p2:aud",
+                   OIDC_CLAIMS_USERINFO);
+    assert_string_equal(org_of(o, "urn:zitadel:iam:org:project:p2:roles", "ops", "org1"),
+                        "koder.example");
+    assert_null(json_object_get(o, "urn:zitadel:iam:org:project:roles"));
+    json_decref(o);
+
     /* Roles granted within one org only. */
     o = claims_for(c,
                    "openid urn:zitadel:iam:org:project:role:reader "
@@ -219,13 +234,23 @@ static void test_role_assertion_and_targets(void **state)
     o = claims_for(c, "openid", OIDC_CLAIMS_ACCESS_TOKEN);
     assert_non_null(json_object_get(o, "urn:zitadel:iam:org:project:p3:roles"));
     json_decref(o);
-    /* The access token never carries the resource-owner claims. */
-    o = claims_for(c, "openid urn:zitadel:iam:user:resourceowner", OIDC_CLAIMS_ACCESS_TOKEN);
-    assert_null(json_object_get(o, "urn:zitadel:iam:user:resourceowner:id"));
+    /*
+     * v1 copies its userinfo's private claims into a JWT access token (createJWT: claims.Claims
+     * = userInfo.Claims) and id_token_userinfo_assertion gates only the profile, email, phone
+     * and address claims: the resource-owner and org claims are in both whenever scoped.
+     */
+    c->access_token_role_assertion = false;
+    o = claims_for(c, "openid urn:zitadel:iam:user:resourceowner urn:zitadel:iam:org:id:org1",
+                   OIDC_CLAIMS_ACCESS_TOKEN);
+    assert_string_equal(
+        json_string_value(json_object_get(o, "urn:zitadel:iam:user:resourceowner:id")), "org1");
+    assert_string_equal(json_string_value(json_object_get(o, "urn:zitadel:iam:org:id")), "org1");
+    assert_null(json_object_get(o, "urn:zitadel:iam:org:project:roles"));
     json_decref(o);
-    /* An ID token without userinfo claims: roles, never the resource owner. */
     o = claims_for(c, "openid urn:zitadel:iam:user:resourceowner", OIDC_CLAIMS_ID_TOKEN_ROLES);
-    assert_null(json_object_get(o, "urn:zitadel:iam:user:resourceowner:id"));
+    assert_string_equal(
+        json_string_value(json_object_get(o, "urn:zitadel:iam:user:resourceowner:name")), "Koder");
+    assert_null(json_object_get(o, "urn:zitadel:iam:org:project:roles"));
     json_decref(o);
     koderid__v2__client__free_unpacked(c, NULL);
 }

@@ -995,12 +995,24 @@ static void test_discovery(void **state)
     free(d);
     assert_string_equal(jstr(j, "introspection_endpoint"), ISSUER "/oauth/v2/introspect");
     assert_string_equal(jstr(j, "revocation_endpoint"), ISSUER "/oauth/v2/revoke");
-    const char *grants[] = {"authorization_code", "refresh_token", "client_credentials",
-                            "urn:ietf:params:oauth:grant-type:jwt-bearer"};
+    const char *grants[] = {"authorization_code", "implicit", "refresh_token",
+                            "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"};
     json_t *g = json_object_get(j, "grant_types_supported");
-    assert_int_equal(json_array_size(g), 4);
-    for (size_t i = 0; i < 4; i++)
+    assert_int_equal(json_array_size(g), 5);
+    for (size_t i = 0; i < 5; i++)
         assert_string_equal(json_string_value(json_array_get(g, i)), grants[i]);
+    /* exactly what authorize answers (v1 lists the same) */
+    const char *rtypes[] = {"code", "id_token", "id_token token"};
+    json_t *rt = json_object_get(j, "response_types_supported");
+    assert_int_equal(json_array_size(rt), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(json_string_value(json_array_get(rt, i)), rtypes[i]);
+    const char *modes[] = {"query", "fragment", "form_post"};
+    json_t *rm = json_object_get(j, "response_modes_supported");
+    assert_int_equal(json_array_size(rm), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(json_string_value(json_array_get(rm, i)), modes[i]);
+    assert_true(json_is_true(json_object_get(j, "authorization_response_iss_parameter_supported")));
     json_t *m = json_object_get(j, "token_endpoint_auth_methods_supported");
     assert_string_equal(json_string_value(json_array_get(m, 3)), "private_key_jwt");
     json_t *im = json_object_get(j, "introspection_endpoint_auth_methods_supported");

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What the operator commands for machine users, API apps, projects, roles and grants share
+ * (server/cmd_machine.c, cmd_api.c, cmd_project.c): finding a user by id or login name, the
+ * org or project an option names (or the install's default), and public keys registered for
+ * the JWT bearer grant and private_key_jwt (AuthnKey records).
+ */
+#ifndef SERVER_ADMIN_H
+#define SERVER_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "server/cli.h"
+#include "storage/repo.h"
+
+#define ADMIN_PEM_MAX 16384
+
+/** A public key read from a file, checked and re-encoded (SubjectPublicKeyInfo PEM). */
+struct admin_pubkey {
+    char *pem;       /* NUL-terminated */
+    size_t len;
+    const char *alg; /* "RS256" or "ES256": what assertions signed by it must use */
+};
+
+/**
+ * Reads @path (at most ADMIN_PEM_MAX bytes) as a PEM public key: RSA of 2048 to 8192 bits
+ * (RS256) or EC P-256 (ES256), the algorithms oidc/jwt.c pins to a key. A private key is
+ * refused with a hint rather than stored. Call it before cli_open() (which may drop root).
+ * Release with admin_pubkey_release(). -E_INVALID or -E_IO with a message.
+ */
+int admin_pubkey_read(const char *path, struct admin_pubkey *ret, struct err *e);
+
+void admin_pubkey_release(struct admin_pubkey *k);
+
+/**
+ * Stores @k as AuthnKey authnkey/@owner/<new kid> (@object_type 0 client, 1 machine user),
+ * enabled, expiring at @expires_at (0 = never). Writes the new key id into @ret_kid.
+ */
+int admin_pubkey_store(struct store *s, const char *owner, int object_type,
+                       const struct admin_pubkey *k, int64_t expires_at, char ret_kid[21],
+                       struct err *e);
+
+/**
+ * The user @id_or_login names: by id first, then by login name (case-insensitive). With
+ * @want_type (1 human, 2 machine; 0 any) another type is -E_NOTFOUND too. *@ret_version
+ * (may be NULL) is the record's version for a compare-and-swap. Caller frees *@ret.
+ */
+int admin_user_find(struct store *s, const char *id_or_login, int want_type,
+                    Koderid__V2__User **ret, uint64_t *ret_version, struct err *e);
+
+/**
+ * The org and project for a new record: @project (checked to exist; its org is returned),
+ * else @org (checked to exist; *@ret_project is then the default project or NULL), else the
+ * install's default ones (cli_default_org_project(), whose hint names @flag). Caller frees.
+ */
+int admin_owner(struct store *s, const char *issuer, const char *org, const char *project,
+                const char *flag, char **ret_org, char **ret_project, struct err *e);
+
+/** Where admin_parse() puts what it parsed. */
+struct admin_args {
+    struct cli_opts co;       /* --config, --set */
+    const char **vals;        /* per option (index = its `val`): the value, "" for a flag */
+    size_t nvals;             /* room in vals: every `val` is below it (and below '?') */
+    int multi;                /* the index of the one repeatable option, or -1 */
+    const char **multi_vals;  /* its values */
+    size_t nmulti, multi_max;
+    int first_operand;        /* argv index of the first operand (argc when none) */
+};
+
+/**
+ * Parses a subcommand's argv: the common flags (taken out: *@argc shrinks), then @opts
+ * (exact names; each option's `val` is its index in a->vals). An option given
+ * twice is a usage error unless it is a->multi. On a usage error prints one line and returns
+ * CLI_EXIT_USAGE; otherwise 0.
+ */
+int admin_parse(const char *cmd, int *argc, char **argv, const struct option *opts,
+                struct admin_args *a);
+
+#endif
