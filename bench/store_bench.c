@@ -11,7 +11,8 @@
  *                    [--data-dir DIR]
  * kdbnext is configured from KODER_TEST_KDB_* (tests/kdbnext/run.sh exports them); with
  * KODER_TEST_KDB_PID set, the server process's CPU time is reported too. One line of JSON on
- * stdout.
+ * stdout; for lmdb it ends with the group-commit counters over the whole run, setup writes
+ * included (ops_per_commit: write operations per synced transaction).
  */
 #include <errno.h>
 #include <ftw.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "storage/store.h"
+#include "storage/store_lmdb.h"
 
 struct worker {
     struct store *s;
@@ -312,6 +314,12 @@ int main(int argc, char **argv)
            backend, mix, threads, elapsed, total, errors, total / elapsed, p50, p99,
            total ? (c1 - c0) * 1000 / total : 0,
            (s0 >= 0 && total) ? (s1 - s0) * 1000 / total : -1.0);
+    struct store_lmdb_stats gs;
+    if (store_lmdb_stats(s, &gs, &e) == 0)
+        printf(", \"commits\": %" PRIu64 ", \"ops_per_commit\": %.1f, \"max_batch\": %" PRIu64
+               ", \"fallbacks\": %" PRIu64,
+               gs.batches, gs.batches ? (double)gs.ops / (double)gs.batches : 0.0, gs.max_batch,
+               gs.fallbacks);
     if (*first_error)
         printf(", \"first_error\": \"%s\"", first_error);
     printf("}\n");

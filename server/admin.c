@@ -124,10 +124,9 @@ int admin_user_find(struct store *s, const char *id_or_login, int want_type,
         repo_lower(id_or_login, lower, sizeof lower);
         r = repo_key(key, "login/%s", lower) < 0 ? -E_NOTFOUND : repo_get_str(s, key, &id, &ge);
         if (r == 0)
-            r = repo_key(key, "user/%s", id) < 0
-                    ? -E_NOTFOUND
-                    : repo_get(s, key, &koderid__v2__user__descriptor, (ProtobufCMessage **)&u,
-                               &version, &ge);
+            r = repo_key(key, "user/%s", id) < 0 ? -E_NOTFOUND
+                                                 : repo_get(s, key, &koderid__v2__user__descriptor,
+                                                            (ProtobufCMessage **)&u, &version, &ge);
     }
     if (r == 0 && want_type && u->type != want_type) {
         koderid__v2__user__free_unpacked(u, NULL);
@@ -160,7 +159,8 @@ int admin_owner(struct store *s, const char *issuer, const char *org, const char
     } else if (org) {
         Koderid__V2__Org *o = NULL;
         if ((r = repo_org_get(s, org, &o, &ge)) < 0)
-            return err_set(e, r, "--org '%.60s': %s", org, r == -E_NOTFOUND ? "no such org" : ge.msg);
+            return err_set(e, r, "--org '%.60s': %s", org,
+                           r == -E_NOTFOUND ? "no such org" : ge.msg);
         koderid__v2__org__free_unpacked(o, NULL);
         *ret_org = strdup(org);
         *ret_project = NULL;
@@ -203,6 +203,19 @@ int admin_parse(const char *cmd, int *argcp, char **argv, const struct option *o
             a->vals[c] = v;
         }
     }
-    a->first_operand = optind;
+    if (optind < argc) /* no admin command takes operands */
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     return 0;
+}
+
+int admin_list(struct store *s, const char *prefix, admin_list_cb cb, bool json, const char *filter)
+{
+    _cleanup_(json_decrefp) json_t *arr = json_array();
+    struct admin_list l = {s, arr, json, filter};
+    struct err e = {0};
+    if (!arr || cli_scan(s, prefix, cb, &l, &e) < 0)
+        return cli_fail("store: %s", e.msg);
+    if (json)
+        cli_print_json(arr);
+    return CLI_EXIT_OK;
 }

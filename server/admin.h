@@ -19,7 +19,7 @@
 
 /** A public key read from a file, checked and re-encoded (SubjectPublicKeyInfo PEM). */
 struct admin_pubkey {
-    char *pem;       /* NUL-terminated */
+    char *pem; /* NUL-terminated */
     size_t len;
     const char *alg; /* "RS256" or "ES256": what assertions signed by it must use */
 };
@@ -60,22 +60,41 @@ int admin_owner(struct store *s, const char *issuer, const char *org, const char
 
 /** Where admin_parse() puts what it parsed. */
 struct admin_args {
-    struct cli_opts co;       /* --config, --set */
-    const char **vals;        /* per option (index = its `val`): the value, "" for a flag */
-    size_t nvals;             /* room in vals: every `val` is below it (and below '?') */
-    int multi;                /* the index of the one repeatable option, or -1 */
-    const char **multi_vals;  /* its values */
+    struct cli_opts co;      /* --config, --set */
+    const char **vals;       /* per option (index = its `val`): the value, "" for a flag */
+    size_t nvals;            /* room in vals: every `val` is below it (and below '?') */
+    int multi;               /* the index of the one repeatable option, or -1 */
+    const char **multi_vals; /* its values */
     size_t nmulti, multi_max;
-    int first_operand;        /* argv index of the first operand (argc when none) */
 };
 
 /**
  * Parses a subcommand's argv: the common flags (taken out: *@argc shrinks), then @opts
  * (exact names; each option's `val` is its index in a->vals). An option given
- * twice is a usage error unless it is a->multi. On a usage error prints one line and returns
+ * twice is a usage error unless it is a->multi; so is an operand (no admin command takes
+ * one). On a usage error prints one line and returns
  * CLI_EXIT_USAGE; otherwise 0.
  */
 int admin_parse(const char *cmd, int *argc, char **argv, const struct option *opts,
                 struct admin_args *a);
+
+/** What admin_list() hands its callback for each entry. */
+struct admin_list {
+    struct store *s;
+    json_t *arr;        /* with --json: append one object per entry */
+    bool json;          /* otherwise: print one line per entry */
+    const char *filter; /* the command's filter (a project id), or NULL */
+};
+
+/** An admin_list() callback: @arg is the struct admin_list. */
+typedef int (*admin_list_cb)(const struct store_entry *it, void *arg, struct err *e);
+
+/**
+ * Lists the entries under @prefix through @cb, which prints a line each or (@json) appends
+ * an object to the array printed at the end. Returns an exit status (a store error is one
+ * line on stderr).
+ */
+int admin_list(struct store *s, const char *prefix, admin_list_cb cb, bool json,
+               const char *filter);
 
 #endif

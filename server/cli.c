@@ -323,8 +323,8 @@ int cli_parse_time(const char *s, int64_t *ret)
     } else {
         return -1;
     }
-    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
         return -1;
     int mday = tm.tm_mday;
     tm.tm_year -= 1900;
@@ -334,6 +334,25 @@ int cli_parse_time(const char *s, int64_t *ret)
         return -1;
     *ret = (int64_t)t;
     return 0;
+}
+
+void cli_print_fields(bool json, const char *const (*fields)[2], size_t n)
+{
+    _cleanup_(json_decrefp) json_t *o = json ? json_object() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = fields[i][0], *val = fields[i][1];
+        if (!val || !*val)
+            continue;
+        if (o)
+            json_object_set_new(o, name, json_string(val));
+        else
+            printf("%s: %s\n", name, val);
+        if (!o && strcmp(name, "client_secret") == 0)
+            printf("(the secret is shown only now; it is stored as a hash)\n");
+    }
+    if (o)
+        cli_print_json(o);
+    fflush(stdout);
 }
 
 void cli_print_json(const json_t *j)
@@ -399,8 +418,8 @@ static int create_defaults(struct store *s, const char *issuer, char **ret_org, 
     return 0;
 }
 
-int cli_default_org_project(struct store *s, const char *issuer, const char *flag,
-                            char **ret_org, char **ret_project, struct err *e)
+int cli_default_org_project(struct store *s, const char *issuer, const char *flag, char **ret_org,
+                            char **ret_project, struct err *e)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         _cleanup_free_ char *both = NULL;

@@ -29,7 +29,7 @@
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
 #define CLI_SETS_MAX 32
-#define CLI_SECRET_LEN 64     /* generated client secrets: [A-Za-z0-9], like v1's */
+#define CLI_SECRET_LEN 64 /* generated client secrets: [A-Za-z0-9], like v1's */
 #define CLI_SECRET_BCRYPT_COST 10
 #define CLI_NAME_MAX 200
 
@@ -37,8 +37,8 @@ struct oidc_ctx;
 
 /** The shared flags a command was given. */
 struct cli_opts {
-    const char *config;            /* --config FILE, or NULL */
-    char *sets[CLI_SETS_MAX];      /* --set KEY=VALUE (borrowed from argv) */
+    const char *config;       /* --config FILE, or NULL */
+    char *sets[CLI_SETS_MAX]; /* --set KEY=VALUE (borrowed from argv) */
     size_t nsets;
 };
 
@@ -92,8 +92,8 @@ int cli_print_help(const char *name, FILE *f);
  * default (an imported store): its message tells to give @flag ("--org ID", "--project ID").
  * Returns new strings (caller frees).
  */
-int cli_default_org_project(struct store *s, const char *issuer, const char *flag,
-                            char **ret_org, char **ret_project, struct err *e);
+int cli_default_org_project(struct store *s, const char *issuer, const char *flag, char **ret_org,
+                            char **ret_project, struct err *e);
 
 /** Counts the live records under @prefix (scans page by page). */
 int cli_count_prefix(struct store *s, const char *prefix, size_t *ret_n, struct err *e);
@@ -134,7 +134,14 @@ bool cli_valid_text(const char *s);
  */
 int cli_parse_time(const char *s, int64_t *ret);
 
-/** Prints @j compactly on stdout with a newline. */
+/** Prints @j compactly on stdout with a newline (wiping the text: it may hold a secret). */
 void cli_print_json(const json_t *j);
+
+/**
+ * Prints what an add command made: @n name/value pairs (a NULL or empty value is left out) as
+ * one JSON object (@json) or as "name: value" lines, where a client_secret line is followed by
+ * the note that it is shown only now. Flushes stdout.
+ */
+void cli_print_fields(bool json, const char *const (*fields)[2], size_t n);
 
 #endif

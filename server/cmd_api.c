@@ -42,8 +42,6 @@ static int api_add(int argc, char **argv)
     int r;
     if ((r = admin_parse(CMD, &argc, argv, opts, &a)) != 0)
         return r;
-    if (a.first_operand < argc)
-        return cli_usage(CMD, "unexpected argument '%s'", argv[a.first_operand]);
     const char *name = v[NAME], *method = v[AUTH_METHOD] ? v[AUTH_METHOD] : "basic";
     if (!name)
         return cli_usage(CMD, "add needs --name");
@@ -60,14 +58,15 @@ static int api_add(int argc, char **argv)
         return cli_usage(CMD, "--public-key-file and --expires go with --auth-method "
                               "private_key_jwt");
     if (v[CLIENT_ID] && (!cli_valid_name(v[CLIENT_ID]) || strchr(v[CLIENT_ID], '/')))
-        return cli_usage(CMD, "--client-id: 1 to %d characters, no spaces, '/' or control "
-                              "characters",
+        return cli_usage(CMD,
+                         "--client-id: 1 to %d characters, no spaces, '/' or control "
+                         "characters",
                          CLI_NAME_MAX);
     int64_t expires = 0;
-    if (v[EXPIRES] &&
-        (cli_parse_time(v[EXPIRES], &expires) < 0 || expires <= (int64_t)time(NULL)))
-        return cli_usage(CMD, "--expires: '%.40s' is not a future YYYY-MM-DD, "
-                              "YYYY-MM-DDTHH:MM:SSZ or unix time",
+    if (v[EXPIRES] && (cli_parse_time(v[EXPIRES], &expires) < 0 || expires <= (int64_t)time(NULL)))
+        return cli_usage(CMD,
+                         "--expires: '%.40s' is not a future YYYY-MM-DD, "
+                         "YYYY-MM-DDTHH:MM:SSZ or unix time",
                          v[EXPIRES]);
     struct admin_pubkey pk = {0};
     struct err e = {0};
@@ -88,8 +87,8 @@ static int api_add(int argc, char **argv)
     Koderid__V2__Client *existing = NULL;
     int status = CLI_EXIT_FAIL;
 
-    if (admin_owner(cl.store, cl.cfg.issuer, NULL, v[PROJECT], "--project ID", &org_id,
-                    &project_id, &e) < 0) {
+    if (admin_owner(cl.store, cl.cfg.issuer, NULL, v[PROJECT], "--project ID", &org_id, &project_id,
+                    &e) < 0) {
         cli_fail("%s", e.msg);
         goto out;
     }
@@ -128,24 +127,11 @@ static int api_add(int argc, char **argv)
         cli_fail("store: %s", e.msg);
         goto out;
     }
-    if (v[JSON]) {
-        _cleanup_(json_decrefp) json_t *o = json_object();
-        json_object_set_new(o, "client_id", json_string(client_id));
-        json_object_set_new(o, "project_id", json_string(project_id));
-        if (*secret)
-            json_object_set_new(o, "client_secret", json_string(secret));
-        if (*kid)
-            json_object_set_new(o, "key_id", json_string(kid));
-        cli_print_json(o);
-    } else {
-        printf("client_id: %s\n", client_id);
-        if (*kid)
-            printf("key_id: %s\n", kid);
-        if (*secret)
-            printf("client_secret: %s\n(the secret is shown only now; it is stored as a hash)\n",
-                   secret);
-    }
-    fflush(stdout);
+    const char *const fields[][2] = {{"client_id", client_id},
+                                     {"project_id", project_id},
+                                     {"key_id", kid},
+                                     {"client_secret", secret}};
+    cli_print_fields(v[JSON] != NULL, fields, ARRAY_SIZE(fields));
     status = CLI_EXIT_OK;
 out:
     OPENSSL_cleanse(secret, sizeof secret);

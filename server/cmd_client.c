@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/rand.h"
 #include "oidc/cors.h"
+#include "server/admin.h"
 #include "server/cli.h"
 #include "server/commands.h"
 #include "storage/repo.h"
@@ -240,19 +241,11 @@ static int client_add(int argc, char **argv)
     _cleanup_free_ char *project_id = NULL;
     _cleanup_free_ char *hash = NULL;
     char secret[CLI_SECRET_LEN + 1] = "", new_id[21], app_id[21];
-    Koderid__V2__Project *p = NULL;
     Koderid__V2__Client *existing = NULL;
     int status = CLI_EXIT_FAIL;
 
-    if (project) {
-        if (repo_project_get(cl.store, project, &p, &e) < 0) {
-            cli_fail("--project '%.60s': %s", project,
-                     e.code == -E_NOTFOUND ? "no such project" : e.msg);
-            goto out;
-        }
-        project_id = strdup(project);
-        org_id = strdup(p->org_id ? p->org_id : "");
-    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, "--project ID", &org_id, &project_id, &e) < 0) {
+    if (admin_owner(cl.store, cl.cfg.issuer, NULL, project, "--project ID", &org_id, &project_id,
+                    &e) < 0) {
         cli_fail("%s", e.msg);
         goto out;
     }
@@ -314,27 +307,11 @@ static int client_add(int argc, char **argv)
         cli_fail("store: %s", e.msg);
         goto out;
     }
-    if (json) {
-        _cleanup_(json_decrefp) json_t *o = json_object();
-        json_object_set_new(o, "client_id", json_string(client_id));
-        if (*secret)
-            json_object_set_new(o, "client_secret", json_string(secret));
-        _cleanup_free_ char *s = json_dumps(o, JSON_COMPACT);
-        printf("%s\n", s ? s : "{}");
-        if (s)
-            OPENSSL_cleanse(s, strlen(s));
-    } else {
-        printf("client_id: %s\n", client_id);
-        if (*secret)
-            printf("client_secret: %s\n(the secret is shown only now; it is stored as a hash)\n",
-                   secret);
-    }
-    fflush(stdout);
+    const char *const fields[][2] = {{"client_id", client_id}, {"client_secret", secret}};
+    cli_print_fields(json, fields, ARRAY_SIZE(fields));
     status = CLI_EXIT_OK;
 out:
     OPENSSL_cleanse(secret, sizeof secret);
-    if (p)
-        koderid__v2__project__free_unpacked(p, NULL);
     if (existing)
         koderid__v2__client__free_unpacked(existing, NULL);
     cli_close(&cl);
@@ -395,8 +372,8 @@ static int client_list(int argc, char **argv)
             else
                 printf("%s\t%s\t%s\t%s\n", c->client_id,
                        c->kind == KODERID__V2__CLIENT_KIND__CLIENT_API ? "api"
-                       : c->app_type >= 0 && c->app_type < 3       ? app_types[c->app_type]
-                                                                   : "?",
+                       : c->app_type >= 0 && c->app_type < 3           ? app_types[c->app_type]
+                                                                       : "?",
                        c->auth_method >= 0 && c->auth_method < 4 ? auth_methods[c->auth_method]
                                                                  : "?",
                        c->name ? c->name : "");

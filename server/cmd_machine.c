@@ -26,24 +26,15 @@
 
 #define CMD "machine"
 
-static void secret_print(const char *user_id, const char *client_id, const char *secret,
-                         bool json)
+/* Without a secret, `machine add` prints the bare id (like `user add`), for scripts. */
+static void secret_print(const char *user_id, const char *client_id, const char *secret, bool json)
 {
-    if (json) {
-        _cleanup_(json_decrefp) json_t *o = json_object();
-        json_object_set_new(o, "user_id", json_string(user_id));
-        json_object_set_new(o, "client_id", json_string(client_id));
-        if (secret)
-            json_object_set_new(o, "client_secret", json_string(secret));
-        cli_print_json(o);
-    } else if (secret) {
-        printf("user_id: %s\nclient_id: %s\nclient_secret: %s\n"
-               "(the secret is shown only now; it is stored as a hash)\n",
-               user_id, client_id, secret);
-    } else {
+    const char *const fields[][2] = {
+        {"user_id", user_id}, {"client_id", client_id}, {"client_secret", secret}};
+    if (json || secret)
+        cli_print_fields(json, fields, ARRAY_SIZE(fields));
+    else
         printf("%s\n", user_id);
-    }
-    fflush(stdout);
 }
 
 enum { ADD_USERNAME, ADD_NAME, ADD_DESCRIPTION, ADD_ORG, ADD_ACCESS_TOKEN, ADD_SECRET, ADD_JSON };
@@ -65,20 +56,20 @@ static int machine_add(int argc, char **argv)
     int r;
     if ((r = admin_parse(CMD, &argc, argv, opts, &a)) != 0)
         return r;
-    if (a.first_operand < argc)
-        return cli_usage(CMD, "unexpected argument '%s'", argv[a.first_operand]);
     const char *username = v[ADD_USERNAME], *name = v[ADD_NAME] ? v[ADD_NAME] : username;
     const char *desc = v[ADD_DESCRIPTION] ? v[ADD_DESCRIPTION] : "";
     const char *at = v[ADD_ACCESS_TOKEN] ? v[ADD_ACCESS_TOKEN] : "opaque";
     if (!username)
         return cli_usage(CMD, "add needs --username");
     if (!cli_valid_name(username) || strchr(username, '/') || strchr(username, '@'))
-        return cli_usage(CMD, "--username: 1 to %d characters, no spaces, '/', '@' or control "
-                              "characters",
+        return cli_usage(CMD,
+                         "--username: 1 to %d characters, no spaces, '/', '@' or control "
+                         "characters",
                          CLI_NAME_MAX);
     if (!*name || !cli_valid_text(name) || !cli_valid_text(desc))
-        return cli_usage(CMD, "--name/--description: at most %d characters, no control "
-                              "characters",
+        return cli_usage(CMD,
+                         "--name/--description: at most %d characters, no control "
+                         "characters",
                          CLI_NAME_MAX);
     if (strcmp(at, "jwt") != 0 && strcmp(at, "opaque") != 0)
         return cli_usage(CMD, "--access-token: '%.40s' is not jwt or opaque", at);
@@ -170,8 +161,6 @@ static int machine_secret(int argc, char **argv)
     int r;
     if ((r = admin_parse(CMD, &argc, argv, opts, &a)) != 0)
         return r;
-    if (a.first_operand < argc)
-        return cli_usage(CMD, "unexpected argument '%s'", argv[a.first_operand]);
     if (!v[SEC_USER])
         return cli_usage(CMD, "secret needs --user ID|USERNAME");
 
@@ -225,8 +214,7 @@ static json_t *key_json(const Koderid__V2__AuthnKey *k)
 
 static int keys_cb(const struct store_entry *it, void *arg, struct err *e)
 {
-    Koderid__V2__AuthnKey *k =
-        koderid__v2__authn_key__unpack(NULL, it->value.len, it->value.data);
+    Koderid__V2__AuthnKey *k = koderid__v2__authn_key__unpack(NULL, it->value.len, it->value.data);
     if (!k)
         return 0;
     json_t *o = key_json(k);
@@ -299,8 +287,6 @@ static int machine_key(int argc, char **argv)
     int sub_argc = argc - 1;
     if ((r = admin_parse(CMD, &sub_argc, argv + 1, opts, &a)) != 0)
         return r;
-    if (a.first_operand < sub_argc)
-        return cli_usage(CMD, "unexpected argument '%s'", argv[1 + a.first_operand]);
     if (!v[KEY_USER])
         return cli_usage(CMD, "key %s needs --user ID|USERNAME", sub);
     int64_t expires = 0;
@@ -310,8 +296,9 @@ static int machine_key(int argc, char **argv)
         if (!v[KEY_FILE])
             return cli_usage(CMD, "key add needs --public-key-file PEM");
         if (v[KEY_EXPIRES] && cli_parse_time(v[KEY_EXPIRES], &expires) < 0)
-            return cli_usage(CMD, "--expires: '%.40s' is not YYYY-MM-DD, "
-                                  "YYYY-MM-DDTHH:MM:SSZ or unix seconds",
+            return cli_usage(CMD,
+                             "--expires: '%.40s' is not YYYY-MM-DD, "
+                             "YYYY-MM-DDTHH:MM:SSZ or unix seconds",
                              v[KEY_EXPIRES]);
         if (v[KEY_EXPIRES] && expires <= (int64_t)time(NULL))
             return cli_usage(CMD, "--expires: '%.40s' is in the past", v[KEY_EXPIRES]);
@@ -382,15 +369,9 @@ static int machine_key(int argc, char **argv)
     return status;
 }
 
-struct list_ctx {
-    struct store *s;
-    json_t *arr;
-    bool json;
-};
-
 static int list_cb(const struct store_entry *it, void *arg, struct err *e)
 {
-    struct list_ctx *l = arg;
+    struct admin_list *l = arg;
     _cleanup_(repo_msg_freep) Koderid__V2__User *u =
         koderid__v2__user__unpack(NULL, it->value.len, it->value.data);
     if (!u || u->type != 2)
@@ -431,19 +412,10 @@ static int machine_list(int argc, char **argv)
     int r;
     if ((r = admin_parse(CMD, &argc, argv, opts, &a)) != 0)
         return r;
-    if (a.first_operand < argc)
-        return cli_usage(CMD, "list takes no arguments");
     struct cli cl;
     if ((r = cli_open(&cl, &a.co, CLI_STORE | CLI_READ_ONLY)) != 0)
         return r;
-    _cleanup_(json_decrefp) json_t *arr = json_array();
-    struct list_ctx l = {cl.store, arr, v[0] != NULL};
-    struct err e = {0};
-    int status = CLI_EXIT_OK;
-    if (!arr || cli_scan(cl.store, "user/", list_cb, &l, &e) < 0)
-        status = cli_fail("store: %s", e.msg);
-    else if (l.json)
-        cli_print_json(arr);
+    int status = admin_list(cl.store, "user/", list_cb, v[0] != NULL, NULL);
     cli_close(&cl);
     return status;
 }

@@ -45,8 +45,6 @@ static int project_add(int argc, char **argv)
     int r;
     if ((r = admin_parse("project", &argc, argv, opts, &a)) != 0)
         return r;
-    if (a.first_operand < argc)
-        return cli_usage("project", "unexpected argument '%s'", argv[a.first_operand]);
     if (!v[P_NAME])
         return cli_usage("project", "add needs --name");
     if (!*v[P_NAME] || !cli_valid_text(v[P_NAME]))
@@ -61,8 +59,8 @@ static int project_add(int argc, char **argv)
     _cleanup_free_ char *default_project = NULL;
     char id[21], key[REPO_KEY_MAX];
     int status = CLI_EXIT_FAIL;
-    if (admin_owner(cl.store, cl.cfg.issuer, v[P_ORG], NULL, "--org ID", &org_id,
-                    &default_project, &e) < 0) {
+    if (admin_owner(cl.store, cl.cfg.issuer, v[P_ORG], NULL, "--org ID", &org_id, &default_project,
+                    &e) < 0) {
         cli_fail("%s", e.msg);
         goto out;
     }
@@ -96,15 +94,9 @@ out:
     return status;
 }
 
-struct list_ctx {
-    json_t *arr;
-    bool json;
-    const char *project; /* grant list: only this project, or NULL */
-};
-
 static int project_list_cb(const struct store_entry *it, void *arg, struct err *e)
 {
-    struct list_ctx *l = arg;
+    struct admin_list *l = arg;
     _cleanup_(repo_msg_freep) Koderid__V2__Project *p =
         koderid__v2__project__unpack(NULL, it->value.len, it->value.data);
     if (!p)
@@ -143,19 +135,10 @@ static int project_list(int argc, char **argv)
     int r;
     if ((r = admin_parse("project", &argc, argv, opts, &a)) != 0)
         return r;
-    if (a.first_operand < argc)
-        return cli_usage("project", "list takes no arguments");
     struct cli cl;
     if ((r = cli_open(&cl, &a.co, CLI_STORE | CLI_READ_ONLY)) != 0)
         return r;
-    _cleanup_(json_decrefp) json_t *arr = json_array();
-    struct list_ctx l = {arr, v[0] != NULL, NULL};
-    struct err e = {0};
-    int status = CLI_EXIT_OK;
-    if (!arr || cli_scan(cl.store, "project/", project_list_cb, &l, &e) < 0)
-        status = cli_fail("store: %s", e.msg);
-    else if (l.json)
-        cli_print_json(arr);
+    int status = admin_list(cl.store, "project/", project_list_cb, v[0] != NULL, NULL);
     cli_close(&cl);
     return status;
 }
@@ -195,7 +178,7 @@ static int open_project(struct cli *cl, const struct admin_args *a, const char *
 
 static int role_list_cb(const struct store_entry *it, void *arg, struct err *e)
 {
-    struct list_ctx *l = arg;
+    struct admin_list *l = arg;
     Koderid__V2__ProjectRole *pr =
         koderid__v2__project_role__unpack(NULL, it->value.len, it->value.data);
     if (!pr)
@@ -237,19 +220,19 @@ static int role_run(int argc, char **argv, bool add)
     int r;
     if ((r = admin_parse("role", &argc, argv, add ? add_opts : list_opts, &a)) != 0)
         return r;
-    if (a.first_operand < argc)
-        return cli_usage("role", "unexpected argument '%s'", argv[a.first_operand]);
     const char *display = v[R_DISPLAY_NAME] ? v[R_DISPLAY_NAME] : "";
     const char *group = v[R_GROUP] ? v[R_GROUP] : "";
     if (add && !v[R_KEY])
         return cli_usage("role", "add needs --project ID and --key KEY");
     if (add && !valid_key(v[R_KEY]))
-        return cli_usage("role", "--key: 1 to %d characters, no spaces, '/' or control "
-                                 "characters",
+        return cli_usage("role",
+                         "--key: 1 to %d characters, no spaces, '/' or control "
+                         "characters",
                          CLI_NAME_MAX);
     if (!cli_valid_text(display) || !cli_valid_text(group))
-        return cli_usage("role", "--display-name/--group: at most %d characters, no control "
-                                 "characters",
+        return cli_usage("role",
+                         "--display-name/--group: at most %d characters, no control "
+                         "characters",
                          CLI_NAME_MAX);
     struct cli cl;
     _cleanup_(repo_msg_freep) Koderid__V2__Project *p = NULL;
@@ -274,13 +257,8 @@ static int role_run(int argc, char **argv, bool add)
         else if (r < 0)
             status = cli_fail("store: %s", e.msg);
     } else {
-        _cleanup_(json_decrefp) json_t *arr = json_array();
-        struct list_ctx l = {arr, v[1] != NULL, NULL};
         repo_key(key, "role/%s/", p->id);
-        if (!arr || cli_scan(cl.store, key, role_list_cb, &l, &e) < 0)
-            status = cli_fail("store: %s", e.msg);
-        else if (l.json)
-            cli_print_json(arr);
+        status = admin_list(cl.store, key, role_list_cb, v[1] != NULL, NULL);
     }
     cli_close(&cl);
     return status;
@@ -338,10 +316,10 @@ static bool has_role(char **roles, size_t n, const char *role)
 
 static int grant_list_cb(const struct store_entry *it, void *arg, struct err *e)
 {
-    struct list_ctx *l = arg;
+    struct admin_list *l = arg;
     _cleanup_(repo_msg_freep) Koderid__V2__UserGrant *g =
         koderid__v2__user_grant__unpack(NULL, it->value.len, it->value.data);
-    if (!g || (l->project && (!g->project_id || strcmp(g->project_id, l->project) != 0)))
+    if (!g || (l->filter && (!g->project_id || strcmp(g->project_id, l->filter) != 0)))
         return 0;
     if (!l->json) {
         printf("%s\t%s\t", g->id ? g->id : "", g->project_id ? g->project_id : "");
@@ -457,14 +435,15 @@ static int grant_run(int argc, char **argv, const char *sub)
     };
     const char *v[G_JSON + 1] = {0};
     const char *roles[ROLES_MAX];
-    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = G_ROLE, .multi_vals = roles,
+    struct admin_args a = {.vals = v,
+                           .nvals = ARRAY_SIZE(v),
+                           .multi = G_ROLE,
+                           .multi_vals = roles,
                            .multi_max = ROLES_MAX};
     bool add = strcmp(sub, "add") == 0, list = strcmp(sub, "list") == 0;
     int r;
     if ((r = admin_parse("grant", &argc, argv, opts, &a)) != 0)
         return r;
-    if (a.first_operand < argc)
-        return cli_usage("grant", "unexpected argument '%s'", argv[a.first_operand]);
     if (!v[G_USER] || (!list && !v[G_PROJECT]))
         return cli_usage("grant", "%s needs --user ID|LOGIN%s", sub,
                          list ? "" : " and --project ID");
@@ -486,15 +465,9 @@ static int grant_run(int argc, char **argv, const char *sub)
     if (admin_user_find(cl.store, v[G_USER], 0, &u, NULL, &e) < 0) {
         r = cli_fail("%s", e.msg);
     } else if (list) {
-        _cleanup_(json_decrefp) json_t *arr = json_array();
-        struct list_ctx l = {arr, v[G_JSON] != NULL, v[G_PROJECT]};
         char prefix[REPO_KEY_MAX];
         repo_key(prefix, "grant/%s/", u->id);
-        r = CLI_EXIT_OK;
-        if (!arr || cli_scan(cl.store, prefix, grant_list_cb, &l, &e) < 0)
-            r = cli_fail("store: %s", e.msg);
-        else if (l.json)
-            cli_print_json(arr);
+        r = admin_list(cl.store, prefix, grant_list_cb, v[G_JSON] != NULL, v[G_PROJECT]);
     } else {
         r = grant_change(&cl, u, p, roles, a.nmulti, add, v[G_JSON] != NULL);
     }

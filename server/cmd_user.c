@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `user add`: a human user for installs that do not come from v1. The password comes from
- * stdin (never from argv, which other users of the machine can read) and is stored only as a
- * yescrypt hash.
+ * `user add`: a human user for installs that do not come from v1; `user password`: a new
+ * password for a human user (imported or not), optionally to be changed at the next sign-in.
+ * The password comes from stdin (never from argv, which other users of the machine can read)
+ * and is stored only as a yescrypt hash.
  */
-#include <crypt.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/rand.h"
+#include "oidc/password.h"
 #include "server/cli.h"
 #include "server/commands.h"
 #include "storage/repo.h"
@@ -39,24 +40,6 @@ static bool valid_email(const char *s)
 {
     const char *at = strchr(s, '@');
     return cli_valid_name(s) && strlen(s) <= 254 && at && at != s && at[1] && !strchr(at + 1, '@');
-}
-
-/* A yescrypt hash of @password at @cost into a new string. */
-static char *hash_password(const char *password, int cost)
-{
-    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-    struct crypt_data *cd = calloc(1, sizeof *cd);
-    char *res = NULL;
-    if (!cd)
-        return NULL;
-    if (crypt_gensalt_rn("$y$", (unsigned long)cost, NULL, 0, setting, sizeof setting)) {
-        const char *h = crypt_rn(password, setting, cd, sizeof *cd);
-        if (h && h[0] == '$')
-            res = strdup(h);
-    }
-    OPENSSL_cleanse(cd, sizeof *cd);
-    free(cd);
-    return res;
 }
 
 static int user_add(int argc, char **argv)
@@ -154,7 +137,8 @@ static int user_add(int argc, char **argv)
             goto out;
         }
         org_id = strdup(org);
-    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, "--org ID", &org_id, &project_id, &e) < 0) {
+    } else if (cli_default_org_project(cl.store, cl.cfg.issuer, "--org ID", &org_id, &project_id,
+                                       &e) < 0) {
         cli_fail("%s", e.msg);
         goto out;
     }
@@ -162,10 +146,10 @@ static int user_add(int argc, char **argv)
         cli_fail("username '%s' is already taken (user %s)", username, existing->id);
         goto out;
     }
-    hash = hash_password(password, cl.cfg.password_yescrypt_cost);
+    r = oidc_password_hash(password, cl.cfg.password_yescrypt_cost, &hash, &e);
     OPENSSL_cleanse(password, sizeof password);
-    if (!hash) {
-        cli_fail("password: hashing failed");
+    if (r < 0) {
+        cli_fail("password: %s", e.msg);
         goto out;
     }
 
@@ -214,12 +198,145 @@ out:
     return status;
 }
 
+/* The human user named by @who: an id, else a login name. */
+static int find_human(struct store *st, const char *who, Koderid__V2__User **ret, struct err *e)
+{
+    Koderid__V2__User *u = NULL;
+    int r = repo_user_get(st, who, &u, e);
+    if (r == -E_NOTFOUND)
+        r = repo_user_by_login(st, who, &u, e);
+    if (r < 0)
+        return r;
+    if (u->type != 1) {
+        koderid__v2__user__free_unpacked(u, NULL);
+        return err_set(e, -E_INVALID, "user '%.60s' is a machine user (no password)", who);
+    }
+    *ret = u;
+    return 0;
+}
+
+static int user_password(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"user", required_argument, NULL, 'u'},
+        {"password-stdin", no_argument, NULL, 'p'},
+        {"change-required", no_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *who = NULL;
+    bool pw_stdin = false, change_required = false;
+    struct cli_opts co;
+    int r, c;
+
+    if ((r = cli_common_args("user", &argc, argv, &co)) != 0)
+        return r;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            who = optarg;
+            break;
+        case 'p':
+            pw_stdin = true;
+            break;
+        case 'c':
+            change_required = true;
+            break;
+        default:
+            return cli_usage("user", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage("user", "unexpected argument '%s'", argv[optind]);
+    if (!who || !cli_valid_name(who))
+        return cli_usage("user", "password needs --user ID|LOGIN_NAME");
+    if (!pw_stdin)
+        return cli_usage("user", "password needs --password-stdin (passwords never go on the "
+                                 "command line)");
+
+    char password[PASSWORD_MAX + 2];
+    struct err e = {0};
+    r = read_password(password, sizeof password);
+    if (r == 0 && oidc_password_policy_check(password, &e) < 0)
+        r = -3;
+    if (r < 0) {
+        OPENSSL_cleanse(password, sizeof password);
+        if (r == -3)
+            return cli_fail("password: %s", e.msg);
+        return cli_fail(r == -2 ? "password: longer than %d bytes"
+                                : "password: expected one non-empty line on stdin",
+                        PASSWORD_MAX);
+    }
+
+    struct cli cl;
+    if ((r = cli_open(&cl, &co, CLI_STORE)) != 0) {
+        OPENSSL_cleanse(password, sizeof password);
+        return r;
+    }
+    _cleanup_free_ char *hash = NULL;
+    Koderid__V2__User *u = NULL;
+    int status = CLI_EXIT_FAIL;
+
+    r = oidc_password_hash(password, cl.cfg.password_yescrypt_cost, &hash, &e);
+    OPENSSL_cleanse(password, sizeof password);
+    if (r < 0) {
+        cli_fail("password: %s", e.msg);
+        goto out;
+    }
+    /* A compare-and-swap on the record: a login's hash upgrade or a change made meanwhile is
+     * not overwritten with stale fields; a few retries, then an error. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        char key[REPO_KEY_MAX];
+        ProtobufCMessage *m = NULL;
+        uint64_t version = 0;
+        if (u)
+            koderid__v2__user__free_unpacked(u, NULL);
+        u = NULL;
+        if (find_human(cl.store, who, &u, &e) < 0) {
+            cli_fail("--user '%.60s': %s", who, e.code == -E_NOTFOUND ? "no such user" : e.msg);
+            goto out;
+        }
+        repo_key(key, "user/%s", u->id);
+        if (repo_get(cl.store, key, &koderid__v2__user__descriptor, &m, &version, &e) < 0) {
+            cli_fail("store: %s", e.msg);
+            goto out;
+        }
+        koderid__v2__user__free_unpacked(u, NULL);
+        u = (Koderid__V2__User *)m;
+        int64_t now = (int64_t)time(NULL);
+        Koderid__V2__User copy = *u;
+        copy.password_hash = hash; /* v1_password_hash stays: the importer sees a v2 change */
+        copy.password_change_required = change_required;
+        copy.password_changed_at = now;
+        copy.changed_at = now;
+        r = repo_cas(cl.store, key, version, &copy.base, 0, NULL, &e);
+        if (r == 0) {
+            printf("%s\n", u->id);
+            status = CLI_EXIT_OK;
+            goto out;
+        }
+        if (r != -E_CONFLICT)
+            break;
+    }
+    cli_fail("store: %s", e.msg);
+out:
+    if (hash)
+        OPENSSL_cleanse(hash, strlen(hash));
+    if (u)
+        koderid__v2__user__free_unpacked(u, NULL);
+    cli_close(&cl);
+    return status;
+}
+
 int cmd_user(int argc, char **argv)
 {
     /* "user --config F add" would otherwise read as the unknown subcommand "--config". */
     if (argc < 2 || argv[1][0] == '-')
-        return cli_usage("user", "missing subcommand (add), which comes first");
+        return cli_usage("user", "missing subcommand (add, password), which comes first");
     if (strcmp(argv[1], "add") == 0)
         return user_add(argc - 1, argv + 1);
+    if (strcmp(argv[1], "password") == 0)
+        return user_password(argc - 1, argv + 1);
     return cli_usage("user", "unknown subcommand '%.40s'", argv[1]);
 }

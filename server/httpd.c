@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,20 +267,26 @@ static const char *reason_of(int status)
 
 /* ---- sending (loop thread) ---- */
 
-static void access_log(h2o_req_t *req, int status, const struct timespec *start, const char *client,
-                       const char *note)
+static void access_log_ms(h2o_req_t *req, int status, double ms, const char *client,
+                          const char *note)
 {
     /* Every answered request passes here once: count it (server/ops.h). */
     ops_observe(req->method.base, req->method.len, req->path_normalized.base,
                 req->path_normalized.len, req->entity.base, req->entity.base ? req->entity.len : 0,
-                status, ms_since(start) / 1e3);
+                status, ms / 1e3);
     if (!log_enabled(LOG_LVL_INFO))
         return;
     size_t plen = req->path_normalized.len > 200 ? 200 : req->path_normalized.len;
     size_t mlen = req->method.len > 16 ? 16 : req->method.len;
     log_msg(LOG_LVL_INFO, "access: %.*s %.*s %d %.1fms %s%s%s", (int)mlen, req->method.base,
-            (int)plen, req->path_normalized.base, status, ms_since(start), client,
-            note && *note ? " " : "", note ? note : "");
+            (int)plen, req->path_normalized.base, status, ms, client, note && *note ? " " : "",
+            note ? note : "");
+}
+
+static void access_log(h2o_req_t *req, int status, const struct timespec *start, const char *client,
+                       const char *note)
+{
+    access_log_ms(req, status, ms_since(start), client, note);
 }
 
 static bool has_header(const struct oidc_response *resp, const char *name)
@@ -697,16 +704,11 @@ static bool method_is(h2o_req_t *req, const char *m)
     return req->method.len == strlen(m) && memcmp(req->method.base, m, req->method.len) == 0;
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* The client's address for logs and throttles: the peer, or X-Forwarded-For's when the peer
+ * is a trusted proxy (httpd_client_addr()). */
+static void client_of(struct httpd *h, h2o_req_t *req, char *client, size_t n)
 {
-    struct loop *l = H2O_STRUCT_FROM_MEMBER(struct loop, ctx, req->conn->ctx);
-    struct httpd *h = l->h;
-    struct timespec start;
-    char client[64];
     struct sockaddr_storage ss;
-
-    (void)self;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     memset(&ss, 0, sizeof ss);
     if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
         ss.ss_family = AF_UNSPEC;
@@ -735,10 +737,31 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         memcpy(xff + xff_len, v.base, v.len);
         xff_len += v.len;
     }
-    httpd_client_addr(h->cfg, (struct sockaddr *)&ss, xff_len ? xff : NULL, xff_len, client,
-                      sizeof client);
+    httpd_client_addr(h->cfg, (struct sockaddr *)&ss, xff_len ? xff : NULL, xff_len, client, n);
+}
 
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct loop *l = H2O_STRUCT_FROM_MEMBER(struct loop, ctx, req->conn->ctx);
+    struct httpd *h = l->h;
+    struct timespec start;
+    char client[64];
+
+    (void)self;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    client_of(h, req, client, sizeof client);
+    /* h2o decodes percent-escapes before routing (%2F is '/', %2E%2E a dot segment, resolved
+     * and clamped at the root), so a request reaches the endpoint its decoded path names, and
+     * that endpoint does all the checking: no access rule here depends on the raw path. A
+     * decoded NUL would cut the path short in the task's copy (/token%00x would be /token),
+     * so a control byte anywhere makes the path unknown. */
     const h2o_iovec_t p = req->path_normalized;
+    for (size_t i = 0; i < p.len; i++) {
+        if ((unsigned char)p.base[i] < 0x20 || p.base[i] == 0x7f) {
+            send_error(h, req, -E_NOTFOUND, "not found", &start, client);
+            return 0;
+        }
+    }
 #define PATH_IS(s) (p.len == sizeof(s) - 1 && memcmp(p.base, s, sizeof(s) - 1) == 0)
     bool get = method_is(req, "GET") || method_is(req, "HEAD");
     const struct oidc_cors_endpoint *cors = oidc_cors_endpoint(p.base, p.len);
@@ -776,6 +799,81 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 #undef PATH_IS
     return 0;
+}
+
+/* ---- h2o's own error answers ----
+ *
+ * h2o 2.2.5 refuses some requests before any handler runs: a body over
+ * max_request_entity_size (413, lib/http1.c create_entity_reader() for Content-Length,
+ * handle_chunked_entity_read() for chunked bodies, and the HTTP/2 DATA path), a broken
+ * Content-Length or chunked encoding (400). It then answers with h2o_send_error_generic():
+ * text/plain "request entity is too large", and the connection closes. It cannot hand such a
+ * request to us: the body is read whole before the handler is called, and 2.2.5 has no
+ * streaming request body (h2o_req_t.proceed_req / write_req came with 2.3). Raising
+ * max_request_entity_size to check the size ourselves would make h2o buffer every oversized
+ * body up to the raised limit. But h2o_send_error_generic() answers on the host's
+ * fallback_path (no handler was chosen; our handler sits on "/", which every routed request
+ * matches), so a filter and a logger there see exactly these answers: the filter swaps the
+ * body for our JSON error with the usual headers, the logger writes the access line.
+ * Over HTTP/2 (`http2`, off by default) h2o answers a DATA frame past the cap with
+ * RST_STREAM(REFUSED_STREAM) and no HTTP response at all (lib/http2/connection.c,
+ * handle_data_frame): nothing reaches a filter or a logger, so that case stays a reset. */
+
+struct json_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    bool sent;
+};
+
+static void json_ostream_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                              h2o_send_state_t state)
+{
+    struct json_ostream *o = (struct json_ostream *)self;
+    (void)bufs;
+    (void)bufcnt;
+    bool head = method_is(req, "HEAD");
+    size_t n = !o->sent && !head ? 1 : 0;
+    o->sent = true;
+    h2o_ostream_send_next(&o->super, req, n ? &o->body : NULL, n, state);
+}
+
+static void fallback_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    struct loop *l = H2O_STRUCT_FROM_MEMBER(struct loop, ctx, req->conn->ctx);
+    (void)self;
+    if (req->res.status >= 400) {
+        int code = req->res.status == 413 ? -E_TOOBIG : -E_INVALID_REQUEST;
+        const char *desc = req->res.status == 413 ? "request body too large" : "malformed request";
+        char json[192];
+        int len = snprintf(json, sizeof json, "{\"error\":\"%s\",\"error_description\":\"%s\"}",
+                           err_oauth(code), desc);
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
+                       H2O_STRLIT("application/json"), 1);
+        add_header(req, "cache-control", "no-store");
+        security_headers(l->h, req, NULL);
+        struct json_ostream *o = (struct json_ostream *)h2o_add_ostream(req, sizeof *o, slot);
+        o->super.do_send = json_ostream_send;
+        o->body = h2o_strdup(&req->pool, json, (size_t)len);
+        o->sent = false;
+        req->res.content_length = (size_t)len;
+        slot = &o->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+static void fallback_log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    struct loop *l = H2O_STRUCT_FROM_MEMBER(struct loop, ctx, req->conn->ctx);
+    struct timeval now;
+    char client[64];
+    (void)self;
+    gettimeofday(&now, NULL);
+    const struct timeval *t0 = &req->timestamps.request_begin_at;
+    double ms = t0->tv_sec ? (double)(now.tv_sec - t0->tv_sec) * 1e3 +
+                                 (double)(now.tv_usec - t0->tv_usec) / 1e3
+                           : 0;
+    client_of(l->h, req, client, sizeof client);
+    access_log_ms(req, req->res.status, ms < 0 ? 0 : ms, client, "refused by h2o");
 }
 
 /* ---- loops ---- */
@@ -944,6 +1042,9 @@ int httpd_start(const struct config *cfg, struct oidc_ctx *oidc, struct store *s
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h->handler = h2o_create_handler(path, sizeof *h->handler);
     h->handler->on_req = on_req;
+    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream =
+        fallback_setup_ostream;
+    h2o_create_logger(&host->fallback_path, sizeof(h2o_logger_t))->log_access = fallback_log_access;
 
     /* Sockets: one per loop, SO_REUSEPORT; port 0 takes the first socket's port. */
     char hostname[256], port[16];

@@ -38,13 +38,18 @@ static const struct command commands[] = {
      "of orgs, projects, clients and users, and the key ids. Exits 1 with one line on any\n"
      "problem.\n"
      "\n" COMMON_OPTS},
-    {"user", cmd_user, "add users",
+    {"user", cmd_user, "add users, set passwords",
      "usage: " CLI_PROG " user add --username NAME --email EMAIL [--given-name G]\n"
      "           [--family-name F] [--org ID] [--email-verified] --password-stdin\n"
+     "       " CLI_PROG " user password --user ID|LOGIN_NAME --password-stdin\n"
+     "           [--change-required]\n"
      "\n"
-     "Adds a human user whose password is read as one line from stdin (the newline is not\n"
-     "part of it) and hashed with yescrypt. Prints the new user id (its `sub`). Without\n"
+     "add: adds a human user whose password is read as one line from stdin (the newline is\n"
+     "not part of it) and hashed with yescrypt. Prints the new user id (its `sub`). Without\n"
      "--org the default org is used (created on an empty store).\n"
+     "password: sets a human user's password the same way (at least 8 characters) and prints\n"
+     "the user id; --change-required makes the user choose a new one at the next sign-in\n"
+     "(without it, a pending requirement is cleared).\n"
      "\n" COMMON_OPTS},
     {"client", cmd_client, "add, list and show OIDC clients",
      "usage: " CLI_PROG " client add --name NAME --type web|spa|native --redirect-uri URI [...]\n"

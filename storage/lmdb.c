@@ -20,9 +20,32 @@
  * through a registry keyed by the folder's device and inode, with a reference count. Each
  * struct store is then a (environment, tenant DB, read-only flag) handle.
  *
- * Every commit is synced (no MDB_NOSYNC / MDB_NOMETASYNC): writes that take rights away must be
- * durable before the answer. Write transactions do one key (or one purge batch) each.
+ * Every commit is synced (no MDB_NOSYNC / MDB_NOMETASYNC): writes that take rights away (a
+ * spent code, a revoked token) must be durable before the answer.
+ *
+ * Group commit. LMDB serializes writers and each synced commit costs an fsync, so N concurrent
+ * writes one transaction each would wait for N fsyncs one after another. Instead every write
+ * (put, cas, del, a purge batch, a restore chunk, clear) is queued per environment; the caller
+ * at the head of the queue becomes the leader: it begins one write transaction, takes what is
+ * queued by then (at most WRITE_BATCH_OPS operations or WRITE_BATCH_BYTES), applies each in
+ * queue order with exactly its own semantics (a cas reads the version as of this transaction,
+ * so of two cas on one key in a batch the second sees the first's version), commits once,
+ * and only then wakes each caller with its own result. Nothing is answered before the commit
+ * that holds it is durable. While a leader commits, new callers queue; the next head leads
+ * the next batch with all of them. One operation's failure fails nobody else: -E_CONFLICT and
+ * -E_NOTFOUND are decided before anything is written and stay in the batch; any other failure
+ * (MDB_MAP_FULL, a damaged entry) or a failed commit aborts the batch, whose operations then
+ * run again one synced transaction each, so each gets its own honest result.
+ *
+ * A leader among the callers rather than a committer thread: nothing to start, stop or
+ * re-create after fork() (the CLI and the tests fork), no hand-off between threads for a lone
+ * writer (it leads a batch of one at today's latency: begin, write, commit on its own thread),
+ * and LMDB's writer lock, a mutex that the thread that took it must release, is taken and
+ * released by the one leader thread. Other processes on the same file (the CLI while serve
+ * runs) still take turns on LMDB's own writer lock; a leader waiting for it lets more queue.
+ * Reads do not queue: they are lock-free MVCC read transactions as before.
  */
+#include "store_lmdb.h"
 #include "store.h"
 
 #include <errno.h>
@@ -45,6 +68,10 @@
 #define LMDB_HDR 16
 #define LMDB_FORMAT 1
 #define PURGE_BATCH 256
+#define WRITE_BATCH_OPS 128
+#define WRITE_BATCH_BYTES ((size_t)8 << 20)
+
+struct write_op;
 
 struct lmdb_tenant_db {
     uint64_t tenant;
@@ -62,6 +89,10 @@ struct lmdb_env {
     int refs;
     struct lmdb_tenant_db tenants[LMDB_MAX_TENANTS];
     size_t n_tenants;
+    /* group commit: the queued writes; the head's caller leads the next batch */
+    pthread_mutex_t wq_lock;
+    struct write_op *wq_head, *wq_tail;
+    struct store_lmdb_stats stats; /* under wq_lock */
 };
 
 struct lmdb_store {
@@ -186,6 +217,7 @@ static void env_destroy(struct lmdb_env *le)
 {
     if (le->env)
         mdb_env_close(le->env);
+    pthread_mutex_destroy(&le->wq_lock);
     free(le);
 }
 
@@ -196,6 +228,7 @@ static int env_new(const struct store_config *cfg, const struct stat *st, struct
     struct lmdb_env *le = calloc(1, sizeof *le);
     if (!le)
         return err_set(e, -E_NOMEM, "out of memory");
+    pthread_mutex_init(&le->wq_lock, NULL);
     le->dev = st->st_dev;
     le->ino = st->st_ino;
     le->read_only = cfg->read_only;
@@ -532,20 +565,197 @@ static int lmdb_ping(struct store *base, struct err *e)
     return 0;
 }
 
-/* ---- writes ---- */
+/* ---- writes: group commit ---- */
 
-static int write_begin(struct lmdb_store *s, MDB_txn **ret, struct err *e)
+/*
+ * One queued write, on its caller's stack until done. @apply runs inside the batch's write
+ * transaction, in queue order, and fails with -E_CONFLICT or -E_NOTFOUND only before it has
+ * written anything: any other failure may have left the transaction half-written (or in
+ * LMDB's error state), so batch_run() then reruns the batch one transaction per operation.
+ */
+typedef int (*write_apply_cb)(struct write_op *op, MDB_txn *txn, struct err *e);
+
+struct write_op {
+    struct write_op *next; /* queue link, under wq_lock */
+    struct lmdb_store *s;
+    write_apply_cb apply;
+    size_t weight; /* bytes it writes, for the batch bound */
+    /* put, cas, del */
+    const void *key, *val;
+    size_t klen, vlen;
+    int64_t ttl_ms;
+    uint64_t expected;
+    /* purge, restore */
+    const void *arg;
+    /* filled by the leader; read by the caller once done */
+    uint64_t version; /* put, cas */
+    size_t count;     /* purge */
+    int result;
+    struct err err;
+    bool done; /* under wq_lock */
+    pthread_cond_t cv;
+};
+
+/* Runs @op in a synced transaction of its own. */
+static void run_alone(struct lmdb_env *le, struct write_op *op)
 {
-    if (s->read_only)
-        return err_set(e, -E_PERMISSION, "store is open read-only");
-    int rc = mdb_txn_begin(s->env->env, NULL, 0, ret);
-    return rc ? mdb_fail(e, rc, "begin") : 0;
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(le->env, NULL, 0, &txn);
+    if (rc) {
+        op->result = mdb_fail(&op->err, rc, "begin");
+        return;
+    }
+    op->result = op->apply(op, txn, &op->err);
+    if (op->result < 0) {
+        mdb_txn_abort(txn);
+        return;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc)
+        op->result = mdb_fail(&op->err, rc, "commit");
 }
 
-static int write_commit(MDB_txn *txn, struct err *e)
+/* A failure after which the batch's transaction is still good to commit (see write_op). */
+static bool keeps_txn(int r)
 {
-    int rc = mdb_txn_commit(txn);
-    return rc ? mdb_fail(e, rc, "commit") : 0;
+    return r == 0 || r == -E_CONFLICT || r == -E_NOTFOUND;
+}
+
+enum batch_outcome { BATCH_COMMITTED, BATCH_FAILED_ALONE, BATCH_FELL_BACK };
+
+/*
+ * Applies the @n operations from @first in order inside @txn and commits once: one fsync for
+ * all of them. When an operation fails in a way that spoils the transaction, or the commit
+ * fails (MDB_MAP_FULL, EIO), nothing of it is kept and each operation is run again in its own
+ * transaction, so each gets its own honest result and one bad write fails nobody else.
+ */
+static enum batch_outcome batch_run(struct lmdb_env *le, MDB_txn *txn, struct write_op *first,
+                                    size_t n)
+{
+    struct write_op *op = first;
+    bool good = true;
+    for (size_t i = 0; i < n && good; i++) {
+        if (i)
+            op = op->next; /* never past the batch's last: its link may be changing */
+        op->result = op->apply(op, txn, &op->err);
+        good = keeps_txn(op->result);
+    }
+    if (!good) {
+        mdb_txn_abort(txn);
+        if (n == 1)
+            return BATCH_FAILED_ALONE; /* its result is already its own */
+    } else {
+        int rc = mdb_txn_commit(txn);
+        if (rc == 0)
+            return BATCH_COMMITTED;
+        if (n == 1) {
+            first->result = mdb_fail(&first->err, rc, "commit");
+            return BATCH_FAILED_ALONE;
+        }
+    }
+    op = first;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            op = op->next;
+        run_alone(le, op);
+    }
+    return BATCH_FELL_BACK;
+}
+
+/*
+ * Runs one batch as the leader: @first is the queue's head. The write transaction is begun
+ * before the batch is taken, so whatever queued while this thread waited for LMDB's writer
+ * lock (held by the previous batch, or by another process) rides along. Then it wakes the
+ * batch's callers and hands the lead to the next head.
+ */
+static void lead(struct lmdb_env *le, struct write_op *first)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(le->env, NULL, 0, &txn);
+
+    pthread_mutex_lock(&le->wq_lock);
+    struct write_op *last = first;
+    size_t n = 1, bytes = first->weight;
+    while (rc == 0 && n < WRITE_BATCH_OPS && last->next &&
+           bytes + last->next->weight <= WRITE_BATCH_BYTES) {
+        last = last->next;
+        bytes += last->weight;
+        n++;
+    }
+    pthread_mutex_unlock(&le->wq_lock);
+
+    enum batch_outcome out = BATCH_FAILED_ALONE;
+    if (rc)
+        first->result = mdb_fail(&first->err, rc, "begin");
+    else
+        out = batch_run(le, txn, first, n);
+
+    pthread_mutex_lock(&le->wq_lock);
+    if (out == BATCH_COMMITTED) {
+        le->stats.batches++;
+        le->stats.ops += n;
+        if (n > le->stats.max_batch)
+            le->stats.max_batch = n;
+    } else if (out == BATCH_FELL_BACK) {
+        le->stats.fallbacks++;
+    }
+    le->stats.waiting -= n;
+    le->wq_head = last->next;
+    if (!le->wq_head)
+        le->wq_tail = NULL;
+    struct write_op *op = first;
+    for (size_t i = 0; i < n; i++) {
+        struct write_op *next = op->next;
+        op->done = true; /* the caller may return (and its op vanish) once we unlock */
+        if (op != first)
+            pthread_cond_signal(&op->cv);
+        op = next;
+    }
+    if (le->wq_head)
+        pthread_cond_signal(&le->wq_head->cv);
+    pthread_mutex_unlock(&le->wq_lock);
+}
+
+/*
+ * Queues @op and returns once it is durable (or failed): the caller either leads a batch
+ * itself (it reached the head of the queue) or sleeps until a leader has run it.
+ */
+static int write_submit(struct write_op *op, struct err *e)
+{
+    struct lmdb_env *le = op->s->env;
+    if (op->s->read_only)
+        return err_set(e, -E_PERMISSION, "store is open read-only");
+    pthread_cond_init(&op->cv, NULL);
+    pthread_mutex_lock(&le->wq_lock);
+    op->next = NULL;
+    op->done = false;
+    if (le->wq_tail)
+        le->wq_tail->next = op;
+    else
+        le->wq_head = op;
+    le->wq_tail = op;
+    le->stats.waiting++;
+    while (!op->done && le->wq_head != op)
+        pthread_cond_wait(&op->cv, &le->wq_lock);
+    bool leader = !op->done;
+    pthread_mutex_unlock(&le->wq_lock);
+    if (leader)
+        lead(le, op);
+    pthread_cond_destroy(&op->cv);
+    if (op->result < 0 && e)
+        *e = op->err;
+    return op->result;
+}
+
+int store_lmdb_stats(struct store *base, struct store_lmdb_stats *ret, struct err *e)
+{
+    if (!base || base->ops != &lmdb_ops)
+        return err_set(e, -E_INVALID, "not an lmdb store");
+    struct lmdb_env *le = lm(base)->env;
+    pthread_mutex_lock(&le->wq_lock);
+    *ret = le->stats;
+    pthread_mutex_unlock(&le->wq_lock);
+    return 0;
 }
 
 /* Takes the next version from the file's counter, inside @txn. */
@@ -588,20 +798,19 @@ static int write_raw(struct lmdb_store *s, MDB_txn *txn, const void *key, size_t
     return 0;
 }
 
-static int write_value(struct lmdb_store *s, MDB_txn *txn, const void *key, size_t klen,
-                       const void *val, size_t vlen, int64_t ttl_ms, int64_t now,
-                       uint64_t *ret_version, struct err *e)
+/* Writes @op's key and value with the next version, its TTL counted from @now. */
+static int write_value(struct write_op *op, MDB_txn *txn, int64_t now, struct err *e)
 {
     uint64_t version = 0;
-    int r = next_version(s, txn, &version, e);
+    int r = next_version(op->s, txn, &version, e);
     if (r < 0)
         return r;
     int64_t exp = 0;
-    if (ttl_ms > 0)
-        exp = ttl_ms > INT64_MAX - now ? INT64_MAX : now + ttl_ms;
-    r = write_raw(s, txn, key, klen, val, vlen, version, exp, e);
+    if (op->ttl_ms > 0)
+        exp = op->ttl_ms > INT64_MAX - now ? INT64_MAX : now + op->ttl_ms;
+    r = write_raw(op->s, txn, op->key, op->klen, op->val, op->vlen, version, exp, e);
     if (r == 0)
-        *ret_version = version;
+        op->version = version;
     return r;
 }
 
@@ -625,77 +834,83 @@ static int current_version(struct lmdb_store *s, MDB_txn *txn, const void *key, 
     return 0;
 }
 
+static int apply_put(struct write_op *op, MDB_txn *txn, struct err *e)
+{
+    return write_value(op, txn, store_now_ms(), e);
+}
+
+/* The version check reads this transaction: an earlier cas of the same batch counts. */
+static int apply_cas(struct write_op *op, MDB_txn *txn, struct err *e)
+{
+    int64_t now = store_now_ms();
+    uint64_t cur = 0;
+    int r = current_version(op->s, txn, op->key, op->klen, now, &cur, e);
+    if (r == 0 && cur != op->expected)
+        r = err_set(e, -E_CONFLICT, "version conflict");
+    return r < 0 ? r : write_value(op, txn, now, e);
+}
+
+static int apply_del(struct write_op *op, MDB_txn *txn, struct err *e)
+{
+    uint64_t cur = 0;
+    int r = current_version(op->s, txn, op->key, op->klen, store_now_ms(), &cur, e);
+    if (r < 0)
+        return r;
+    if (cur == 0)
+        return err_set(e, -E_NOTFOUND, "not found");
+    if (op->expected && cur != op->expected)
+        return err_set(e, -E_CONFLICT, "version conflict");
+    MDB_val k = {op->klen, (void *)op->key};
+    int rc = mdb_del(txn, op->s->dbi, &k, NULL);
+    return rc ? mdb_fail(e, rc, "del") : 0;
+}
+
 static int lmdb_cas(struct store *base, const void *key, size_t klen, uint64_t expected_version,
                     const void *val, size_t vlen, int64_t ttl_ms, uint64_t *ret_version,
                     struct err *e)
 {
-    struct lmdb_store *s = lm(base);
-    MDB_txn *txn = NULL;
-    int r = write_begin(s, &txn, e);
-    if (r < 0)
-        return r;
-    int64_t now = store_now_ms();
-    uint64_t cur = 0, version = 0;
-    r = current_version(s, txn, key, klen, now, &cur, e);
-    if (r == 0 && cur != expected_version)
-        r = err_set(e, -E_CONFLICT, "version conflict");
-    if (r == 0)
-        r = write_value(s, txn, key, klen, val, vlen, ttl_ms, now, &version, e);
-    if (r < 0) {
-        mdb_txn_abort(txn);
-        return r;
-    }
-    r = write_commit(txn, e);
+    struct write_op op = {.s = lm(base),
+                          .apply = apply_cas,
+                          .weight = klen + vlen + LMDB_HDR,
+                          .key = key,
+                          .val = val,
+                          .klen = klen,
+                          .vlen = vlen,
+                          .ttl_ms = ttl_ms,
+                          .expected = expected_version};
+    int r = write_submit(&op, e);
     if (r == 0 && ret_version)
-        *ret_version = version;
+        *ret_version = op.version;
     return r;
 }
 
 static int lmdb_put(struct store *base, const void *key, size_t klen, const void *val, size_t vlen,
                     int64_t ttl_ms, uint64_t *ret_version, struct err *e)
 {
-    struct lmdb_store *s = lm(base);
-    MDB_txn *txn = NULL;
-    int r = write_begin(s, &txn, e);
-    if (r < 0)
-        return r;
-    uint64_t version = 0;
-    r = write_value(s, txn, key, klen, val, vlen, ttl_ms, store_now_ms(), &version, e);
-    if (r < 0) {
-        mdb_txn_abort(txn);
-        return r;
-    }
-    r = write_commit(txn, e);
+    struct write_op op = {.s = lm(base),
+                          .apply = apply_put,
+                          .weight = klen + vlen + LMDB_HDR,
+                          .key = key,
+                          .val = val,
+                          .klen = klen,
+                          .vlen = vlen,
+                          .ttl_ms = ttl_ms};
+    int r = write_submit(&op, e);
     if (r == 0 && ret_version)
-        *ret_version = version;
+        *ret_version = op.version;
     return r;
 }
 
 static int lmdb_del(struct store *base, const void *key, size_t klen, uint64_t expected_version,
                     struct err *e)
 {
-    struct lmdb_store *s = lm(base);
-    MDB_txn *txn = NULL;
-    int r = write_begin(s, &txn, e);
-    if (r < 0)
-        return r;
-    uint64_t cur = 0;
-    r = current_version(s, txn, key, klen, store_now_ms(), &cur, e);
-    if (r == 0 && cur == 0)
-        r = err_set(e, -E_NOTFOUND, "not found");
-    else if (r == 0 && expected_version && cur != expected_version)
-        r = err_set(e, -E_CONFLICT, "version conflict");
-    if (r == 0) {
-        MDB_val k = {klen, (void *)key};
-        int rc = mdb_del(txn, s->dbi, &k, NULL);
-        if (rc)
-            r = mdb_fail(e, rc, "del");
-    }
-    if (r < 0) {
-        mdb_txn_abort(txn);
-        return r;
-    }
-    return write_commit(txn, e);
+    struct write_op op = {.s = lm(base),
+                          .apply = apply_del,
+                          .weight = klen,
+                          .key = key,
+                          .klen = klen,
+                          .expected = expected_version};
+    return write_submit(&op, e);
 }
 
 struct key_batch {
@@ -704,9 +919,32 @@ struct key_batch {
     unsigned char key[PURGE_BATCH][STORE_KEY_MAX];
 };
 
+/* Deletes those of @op->arg's keys that are still expired; counts them in @op->count. */
+static int apply_purge(struct write_op *op, MDB_txn *txn, struct err *e)
+{
+    const struct key_batch *b = op->arg;
+    int64_t now = store_now_ms();
+    op->count = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        uint64_t version = 1;
+        int r = current_version(op->s, txn, b->key[i], b->len[i], now, &version, e);
+        if (r < 0)
+            return r;
+        if (version != 0)
+            continue;
+        MDB_val dk = {b->len[i], (void *)b->key[i]};
+        int rc = mdb_del(txn, op->s->dbi, &dk, NULL);
+        if (rc == 0)
+            op->count++;
+        else if (rc != MDB_NOTFOUND)
+            return mdb_fail(e, rc, "purge del");
+    }
+    return 0;
+}
+
 /*
  * Finds up to PURGE_BATCH expired keys after @after (a read transaction: no writer is held
- * while walking), then deletes those still expired in one short write transaction.
+ * while walking), then deletes those still expired in one short write (queued like any other).
  */
 static int purge_batch(struct lmdb_store *s, struct key_batch *b, bool *ret_done,
                        size_t *ret_purged, struct err *e)
@@ -731,12 +969,14 @@ static int purge_batch(struct lmdb_store *s, struct key_batch *b, bool *ret_done
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     int64_t now = store_now_ms();
     b->n = 0;
+    size_t bytes = 0;
     for (; rc == 0 && b->n < PURGE_BATCH; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint64_t version;
         int64_t exp;
         if (decode(&v, &version, &exp) && expired(exp, now) && k.mv_size <= STORE_KEY_MAX) {
             memcpy(b->key[b->n], k.mv_data, k.mv_size);
             b->len[b->n++] = k.mv_size;
+            bytes += k.mv_size;
         }
     }
     mdb_cursor_close(cur);
@@ -747,30 +987,10 @@ static int purge_batch(struct lmdb_store *s, struct key_batch *b, bool *ret_done
     if (b->n == 0)
         return 0;
 
-    int r = write_begin(s, &txn, e);
-    if (r < 0)
-        return r;
-    size_t purged = 0;
-    now = store_now_ms();
-    for (size_t i = 0; i < b->n && r == 0; i++) {
-        uint64_t version = 1;
-        r = current_version(s, txn, b->key[i], b->len[i], now, &version, e);
-        MDB_val dk = {b->len[i], b->key[i]};
-        if (r == 0 && version == 0) {
-            rc = mdb_del(txn, s->dbi, &dk, NULL);
-            if (rc == 0)
-                purged++;
-            else if (rc != MDB_NOTFOUND)
-                r = mdb_fail(e, rc, "purge del");
-        }
-    }
-    if (r < 0) {
-        mdb_txn_abort(txn);
-        return r;
-    }
-    r = write_commit(txn, e);
+    struct write_op op = {.s = s, .apply = apply_purge, .weight = bytes, .arg = b};
+    int r = write_submit(&op, e);
     if (r == 0)
-        *ret_purged += purged;
+        *ret_purged += op.count;
     return r;
 }
 
@@ -854,6 +1074,36 @@ static int raise_version(struct lmdb_store *s, MDB_txn *txn, uint64_t v, struct 
 
 #define RESTORE_BATCH_BYTES ((size_t)32 << 20)
 
+struct restore_chunk {
+    const struct store_entry *items;
+    size_t n;
+    bool keep_versions;
+};
+
+static int apply_restore(struct write_op *op, MDB_txn *txn, struct err *e)
+{
+    const struct restore_chunk *c = op->arg;
+    int64_t now = store_now_ms();
+    uint64_t max = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct store_entry *it = &c->items[i];
+        if (expired(it->value.expires_at_ms, now))
+            continue;
+        uint64_t version = it->value.version;
+        int r = 0;
+        if (!c->keep_versions || version == 0)
+            r = next_version(op->s, txn, &version, e);
+        if (r == 0)
+            r = write_raw(op->s, txn, it->key, it->klen, it->value.data, it->value.len, version,
+                          it->value.expires_at_ms, e);
+        if (r < 0)
+            return r;
+        if (version > max)
+            max = version;
+    }
+    return c->keep_versions ? raise_version(op->s, txn, max, e) : 0;
+}
+
 /* Bulk writes for import-backup: few synced transactions of up to ~32 MiB each. */
 static int lmdb_restore(struct store *base, const struct store_entry *items, size_t n,
                         bool keep_versions, struct err *e)
@@ -861,57 +1111,35 @@ static int lmdb_restore(struct store *base, const struct store_entry *items, siz
     struct lmdb_store *s = lm(base);
     size_t i = 0;
     while (i < n) {
-        MDB_txn *txn = NULL;
-        int r = write_begin(s, &txn, e);
+        size_t j = i, bytes = 0;
+        for (; j < n && bytes < RESTORE_BATCH_BYTES; j++)
+            bytes += items[j].klen + items[j].value.len + LMDB_HDR;
+        struct restore_chunk c = {items + i, j - i, keep_versions};
+        struct write_op op = {.s = s, .apply = apply_restore, .weight = bytes, .arg = &c};
+        int r = write_submit(&op, e);
         if (r < 0)
             return r;
-        int64_t now = store_now_ms();
-        uint64_t max = 0;
-        size_t bytes = 0;
-        for (; i < n && bytes < RESTORE_BATCH_BYTES && r == 0; i++) {
-            const struct store_entry *it = &items[i];
-            if (expired(it->value.expires_at_ms, now))
-                continue;
-            uint64_t version = it->value.version;
-            if (!keep_versions || version == 0)
-                r = next_version(s, txn, &version, e);
-            if (r == 0)
-                r = write_raw(s, txn, it->key, it->klen, it->value.data, it->value.len, version,
-                              it->value.expires_at_ms, e);
-            if (version > max)
-                max = version;
-            bytes += it->klen + it->value.len + LMDB_HDR;
-        }
-        if (r == 0 && keep_versions)
-            r = raise_version(s, txn, max, e);
-        if (r < 0) {
-            mdb_txn_abort(txn);
-            return r;
-        }
-        r = write_commit(txn, e);
-        if (r < 0)
-            return r;
+        i = j;
     }
     return 0;
+}
+
+static int apply_clear(struct write_op *op, MDB_txn *txn, struct err *e)
+{
+    int rc = mdb_drop(txn, op->s->dbi, 0);
+    return rc ? mdb_fail(e, rc, "clear") : 0;
 }
 
 /* Empties the tenant's DB in one transaction (the DB itself stays). */
 static int lmdb_clear(struct store *base, struct err *e)
 {
     struct lmdb_store *s = lm(base);
-    MDB_txn *txn = NULL;
-    int r = write_begin(s, &txn, e);
-    if (r < 0 || !s->exists) {
-        if (txn)
-            mdb_txn_abort(txn);
-        return r;
-    }
-    int rc = mdb_drop(txn, s->dbi, 0);
-    if (rc) {
-        mdb_txn_abort(txn);
-        return mdb_fail(e, rc, "clear");
-    }
-    return write_commit(txn, e);
+    if (s->read_only)
+        return err_set(e, -E_PERMISSION, "store is open read-only");
+    if (!s->exists)
+        return 0;
+    struct write_op op = {.s = s, .apply = apply_clear};
+    return write_submit(&op, e);
 }
 
 static const struct store_ops lmdb_ops = {

@@ -5,6 +5,8 @@
 //   ISSUER      http://127.0.0.1:<port> of the running server
 //   CLIENT_ID   a native client (auth method none) registered with http://127.0.0.1/cb
 //   LOGIN, PASSWORD  a user's login name and password
+//   CHANGE_LOGIN, CHANGE_PASSWORD  a user whose password must change at sign-in, and the
+//                    current (temporary) one
 // A tiny HTTP server on a random loopback port plays the relying party's callback (RFC 8252
 // loopback redirect: the port is not registered). Exit status 0 only when every check held.
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,9 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const { ISSUER, CLIENT_ID, LOGIN, PASSWORD } = process.env;
-if (!ISSUER || !CLIENT_ID || !LOGIN || !PASSWORD) {
-  console.error('browser_login: ISSUER, CLIENT_ID, LOGIN and PASSWORD must be set');
+const { ISSUER, CLIENT_ID, LOGIN, PASSWORD, CHANGE_LOGIN, CHANGE_PASSWORD } = process.env;
+if (!ISSUER || !CLIENT_ID || !LOGIN || !PASSWORD || !CHANGE_LOGIN || !CHANGE_PASSWORD) {
+  console.error('browser_login: ISSUER, CLIENT_ID, LOGIN, PASSWORD, CHANGE_LOGIN and ' +
+                'CHANGE_PASSWORD must be set');
   process.exit(2);
 }
 
@@ -35,12 +38,25 @@ const b64url = (buf) => buf.toString('base64url');
 // The relying party's callback.
 const callbacks = [];
 let onCallback = null;
+// A POSTed callback (response_mode=form_post) gets its form body as url.form. Only /cb is the
+// callback: the browser's own requests (a late /favicon.ico) must not be taken for one.
 const rp = createServer((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
-  callbacks.push(url);
-  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-  res.end('<!doctype html><title>callback</title><p id="done">callback ok</p>');
-  if (onCallback) onCallback(url);
+  if (url.pathname !== '/cb') {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  let body = '';
+  req.on('data', (d) => { body += d; });
+  req.on('end', () => {
+    url.method = req.method;
+    url.form = new URLSearchParams(body);
+    callbacks.push(url);
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>callback</title><p id="done">callback ok</p>');
+    if (onCallback) onCallback(url);
+  });
 });
 await new Promise((resolve) => rp.listen(0, '127.0.0.1', resolve));
 const rpPort = rp.address().port;
@@ -148,9 +164,88 @@ try {
   check(url2.searchParams.get('code') !== url.searchParams.get('code'), 'a new code each time');
   check(url2.searchParams.get('state') === second.state, 'second state');
 
+  // 4b. response_mode=form_post: the page's script (allowed by its CSP hash) posts the answer.
+  const posted = authorizeUrl({ prompt: 'none', response_mode: 'form_post' });
+  const cbPosted = nextCallback(20000);
+  await page.goto(posted.url);
+  const urlPosted = await cbPosted;
+  await page.waitForSelector('#done');
+  check(urlPosted.method === 'POST' && urlPosted.search === '',
+    `form_post: the callback is a POST (${urlPosted.method} ${urlPosted.pathname}${urlPosted.search})`);
+  check(/^[A-Za-z0-9_-]{43}$/.test(urlPosted.form.get('code') || '') &&
+    urlPosted.form.get('state') === posted.state && urlPosted.form.get('iss') === ISSUER,
+  'form_post: code, state and iss in the posted form');
+
   // 5. prompt=login asks again.
   await page.goto(authorizeUrl({ prompt: 'login' }).url);
   check(new URL(page.url()).pathname === '/ui/login/login', 'prompt=login shows the form again');
+
+  // 6. A user whose password must change: the right password leads to a second form, and no
+  //    code until a new password is set.
+  await context.clearCookies();
+  const third = authorizeUrl();
+  await page.goto(third.url);
+  await page.fill('#loginName', CHANGE_LOGIN);
+  await page.fill('#password', CHANGE_PASSWORD);
+  const before = callbacks.length;
+  await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
+  await page.waitForSelector('#newPassword');
+  check((await page.title()) === 'Change your password', 'password change form after the right password');
+  check(new URL(page.url()).pathname === '/ui/login/login', `change form on the login page (${page.url()})`);
+  check(await page.$('#password') === null, 'the current password is not asked again');
+  check(callbacks.length === before, 'no callback before the new password is set');
+  const noSession = (await context.cookies(ISSUER)).find((c) => /koder_session$/.test(c.name));
+  check(!noSession, 'no session cookie before the new password is set');
+  const changeHeaders = await (await page.reload()).allHeaders();
+  check(/form-action 'self'/.test(changeHeaders['content-security-policy'] || ''),
+    'change form: CSP with form-action');
+  check((await page.title()) === 'Change your password', 'reloading (the POST again) keeps the change form');
+
+  // Two different passwords: refused on the page.
+  const fresh = `new ${CHANGE_PASSWORD} 2`;
+  await page.fill('#newPassword', fresh);
+  await page.fill('#confirmPassword', fresh + 'x');
+  await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
+  await page.waitForSelector('#error');
+  check(/not the same/.test((await page.textContent('#error')) || ''), 'mismatched passwords: message');
+  check(callbacks.length === before, 'mismatched passwords: no callback');
+
+  // The step skipped: this browser goes back to the app, which asks with prompt=none: no code.
+  const arid = await page.inputValue('input[name=authRequestID]');
+  const skip = authorizeUrl({ prompt: 'none' });
+  const cbSkip = nextCallback(20000);
+  await page.goto(skip.url);
+  const urlSkip = await cbSkip;
+  check(urlSkip.searchParams.get('error') === 'login_required' && !urlSkip.searchParams.get('code'),
+    `the change skipped: prompt=none gets login_required, no code (${urlSkip.search})`);
+  // ... and the pending sign-in still wants the new password.
+  await page.goto(new URL(`/ui/login/login?authRequestID=${arid}`, ISSUER).toString());
+  check((await page.title()) === 'Change your password', 'back on the login page: the change form');
+
+  // Typed and clicked: the callback gets a code.
+  await page.type('#newPassword', fresh, { delay: 2 });
+  await page.type('#confirmPassword', fresh, { delay: 2 });
+  const cb3 = nextCallback(20000);
+  await page.click('button[type=submit]');
+  const url3 = await cb3;
+  check(/^[A-Za-z0-9_-]{43}$/.test(url3.searchParams.get('code') || ''), 'after the change: a code');
+  check(url3.searchParams.get('state') === third.state, 'after the change: the state');
+
+  // The old password is refused, the new one signs in at once.
+  await context.clearCookies();
+  await page.goto(authorizeUrl().url);
+  await page.fill('#loginName', CHANGE_LOGIN);
+  await page.fill('#password', CHANGE_PASSWORD);
+  await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
+  await page.waitForSelector('#error');
+  check(/Wrong login name or password/.test((await page.textContent('#error')) || ''),
+    'the temporary password no longer works');
+  await page.fill('#password', fresh);
+  const cb4 = nextCallback(20000);
+  await page.click('button[type=submit]');
+  const url4 = await cb4;
+  check(/^[A-Za-z0-9_-]{43}$/.test(url4.searchParams.get('code') || ''),
+    'the new password signs in without the change form');
 
   check(cspViolations.length === 0, `no CSP violations (${cspViolations.join(' | ')})`);
 } catch (err) {

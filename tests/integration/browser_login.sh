@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The login page in a real browser (issue 3): seeds a fresh store with `user add` and
-# `client add`, starts `serve` on a free loopback port, and runs browser_login.mjs (headless
-# Debian Chromium via playwright-core) against it. Usage: browser_login.sh BINARY
+# `client add` (and a user whose temporary password, set with `user password
+# --change-required`, must be changed at sign-in), starts `serve` on a free loopback port, and
+# runs browser_login.mjs (headless Debian Chromium via playwright-core) against it.
+# Usage: browser_login.sh BINARY
 set -euo pipefail
 bin=$(readlink -f "$1")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,6 +62,14 @@ printf '%s\n' "$password" | "$bin" user add --config "$tmp/gateway.conf" --usern
 "$bin" client add --config "$tmp/gateway.conf" --name "Browser Test App" --type native \
   --auth-method none --redirect-uri http://127.0.0.1/cb >"$tmp/client.log" 2>&1 ||
   { cat "$tmp/client.log"; fail "client add"; }
+# bea must choose a new password at her first sign-in: an operator set a temporary one.
+printf 'first %s\n' "$password" | "$bin" user add --config "$tmp/gateway.conf" --username bea \
+  --email bea@example.com --password-stdin >"$tmp/user2.log" 2>&1 ||
+  { cat "$tmp/user2.log"; fail "user add (bea)"; }
+temporary="temporary $RANDOM pass"
+printf '%s\n' "$temporary" | "$bin" user password --config "$tmp/gateway.conf" --user bea \
+  --password-stdin --change-required >"$tmp/user3.log" 2>&1 ||
+  { cat "$tmp/user3.log"; fail "user password --change-required (bea)"; }
 client_id=$(sed -n 's/^client_id: //p' "$tmp/client.log")
 [ -n "$client_id" ] || { cat "$tmp/client.log"; fail "no client_id from client add"; }
 
@@ -71,7 +81,7 @@ done
 
 status=0
 ISSUER="$issuer" CLIENT_ID="$client_id" LOGIN=alice PASSWORD="$password" \
-  node "$here/browser_login.mjs" || status=$?
+  CHANGE_LOGIN=bea CHANGE_PASSWORD="$temporary" node "$here/browser_login.mjs" || status=$?
 kill "$server_pid" 2>/dev/null || true
 wait "$server_pid" 2>/dev/null || true
 server_pid=

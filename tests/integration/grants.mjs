@@ -8,9 +8,10 @@
 //   ISSUER, LOGIN, PASSWORD, WEB_ID/WEB_SECRET (basic, opaque, refresh), POST_ID/POST_SECRET
 //   (post, JWT access token, refresh), API_ID/API_SECRET (API app, basic, WEB's project),
 //   API_OTHER_ID/API_OTHER_SECRET (another project), PKJ_ID + PKJ_KEY (API app,
-//   private_key_jwt, RSA PKCS#8 file) and PKJ_PUB, M_OPAQUE/M_OPAQUE_SECRET/M_OPAQUE_ID,
-//   M_JWT/M_JWT_SECRET/M_JWT_ID, M_KEY_ID + M_KEY (EC PKCS#8 file, kid "mk"), SEED (a command
-//   line prefix that runs grants_seed on the store), USER_ID (the human's id).
+//   private_key_jwt, RSA PKCS#8 file, key id PKJ_KID) and PKJ_PUB,
+//   M_OPAQUE/M_OPAQUE_SECRET/M_OPAQUE_ID, M_JWT/M_JWT_SECRET/M_JWT_ID, M_KEY_ID + M_KEY (EC
+//   PKCS#8 file, key id M_KID), ORG_ID (the project's org; LOGIN holds role `admin` on
+//   PROJECT_ID), SEED (a command line prefix that runs grants_seed on the store).
 // TAP lines without the plan; exit 0 only when every check held.
 import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -145,28 +146,28 @@ try {
 
   // private_key_jwt (RS256 API app)
   const pkjConfig = await client.discovery(issuer, env.PKJ_ID, undefined,
-    client.PrivateKeyJwt({ key: pkjKey, kid: 'pk1' }), insecure);
+    client.PrivateKeyJwt({ key: pkjKey, kid: env.PKJ_KID }), insecure);
   const i3 = await client.tokenIntrospection(pkjConfig, t5.access_token);
   check(i3.active === true && i3.sub === t5.claims().sub,
     'private_key_jwt: openid-client introspects with a signed assertion');
-  const a1 = await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, INTROSPECT);
+  const a1 = await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, INTROSPECT);
   const withAssertion = (a) => ({ token: t5.access_token, client_assertion_type: ASSERTION_TYPE, client_assertion: a });
   const ok1 = await post(INTROSPECT, withAssertion(a1));
   const replay = await post(INTROSPECT, withAssertion(a1));
   check(ok1.status === 200 && ok1.json.active === true && replay.status === 401 &&
     replay.json.error === 'invalid_client', 'private_key_jwt: a reused jti is refused', replay);
-  const expired = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, env.ISSUER, { expIn: -120 })));
+  const expired = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, env.ISSUER, { expIn: -120 })));
   check(expired.status === 401 && expired.json.error === 'invalid_client', 'private_key_jwt: an expired assertion is refused');
-  const longLived = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, env.ISSUER, { expIn: 86400 })));
+  const longLived = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, env.ISSUER, { expIn: 86400 })));
   check(longLived.status === 401, 'private_key_jwt: an assertion valid for a day is refused');
-  const otherAud = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, 'https://elsewhere.example')));
+  const otherAud = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, 'https://elsewhere.example')));
   check(otherAud.status === 401, 'private_key_jwt: another audience is refused');
-  const noJti = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', 'pk1', env.PKJ_ID, env.ISSUER, { jti: null })));
+  const noJti = await post(INTROSPECT, withAssertion(await assertion(pkjKey, 'RS256', env.PKJ_KID, env.PKJ_ID, env.ISSUER, { jti: null })));
   check(noJti.status === 401, 'private_key_jwt: an assertion without jti is refused');
   const now = Math.floor(Date.now() / 1000);
   const claims = b64u(JSON.stringify({ iss: env.PKJ_ID, sub: env.PKJ_ID, aud: env.ISSUER, iat: now, exp: now + 60, jti: randomUUID() }));
-  const none = `${b64u(JSON.stringify({ alg: 'none', kid: 'pk1' }))}.${claims}.`;
-  const hsInput = `${b64u(JSON.stringify({ alg: 'HS256', kid: 'pk1', typ: 'JWT' }))}.${claims}`;
+  const none = `${b64u(JSON.stringify({ alg: 'none', kid: env.PKJ_KID }))}.${claims}.`;
+  const hsInput = `${b64u(JSON.stringify({ alg: 'HS256', kid: env.PKJ_KID, typ: 'JWT' }))}.${claims}`;
   const hs = `${hsInput}.${createHmac('sha256', readFileSync(env.PKJ_PUB)).update(hsInput).digest('base64url')}`;
   const rNone = await post(INTROSPECT, withAssertion(none));
   const rHs = await post(INTROSPECT, withAssertion(hs));
@@ -196,7 +197,7 @@ try {
   check(human.status === 401, 'client_credentials: a human user is not a machine client');
 
   // ---- jwt-bearer (machine user with a key) ----
-  const ja = await assertion(machineKey, 'ES256', 'mk', env.M_KEY_ID, env.ISSUER);
+  const ja = await assertion(machineKey, 'ES256', env.M_KID, env.M_KEY_ID, env.ISSUER);
   // The assertion is the only credential: a public-client configuration (client_id only).
   const keyConfig = await client.discovery(issuer, env.M_KEY_ID, undefined, client.None(), insecure);
   const jb = await client.genericGrantRequest(keyConfig, JWT_BEARER, { assertion: ja, scope: 'openid' });
@@ -204,9 +205,9 @@ try {
   check(jbp.sub === env.M_KEY_ID && !jb.id_token, 'jwt-bearer: a signed assertion gets the machine user a token');
   const jr = await post(TOKEN, { grant_type: JWT_BEARER, assertion: ja });
   check(jr.status === 400 && jr.json.error === 'invalid_grant', 'jwt-bearer: a reused assertion (jti) is invalid_grant');
-  const jexp = await post(TOKEN, { grant_type: JWT_BEARER, assertion: await assertion(machineKey, 'ES256', 'mk', env.M_KEY_ID, env.ISSUER, { expIn: -300 }) });
+  const jexp = await post(TOKEN, { grant_type: JWT_BEARER, assertion: await assertion(machineKey, 'ES256', env.M_KID, env.M_KEY_ID, env.ISSUER, { expIn: -300 }) });
   check(jexp.status === 400 && jexp.json.error === 'invalid_grant', 'jwt-bearer: an expired assertion is invalid_grant');
-  const jrs = await post(TOKEN, { grant_type: JWT_BEARER, assertion: await assertion(pkjKey, 'RS256', 'mk', env.M_KEY_ID, env.ISSUER) });
+  const jrs = await post(TOKEN, { grant_type: JWT_BEARER, assertion: await assertion(pkjKey, 'RS256', env.M_KID, env.M_KEY_ID, env.ISSUER) });
   check(jrs.status === 400 && jrs.json.error === 'invalid_grant', "jwt-bearer: another key's signature is invalid_grant");
 
   // ---- revocation ----
@@ -237,6 +238,14 @@ try {
   await client.tokenRevocation(postConfig, t7.access_token);
   const i7 = await client.tokenIntrospection(apiConfig, t7.access_token);
   check(i7.active === false, 'revoke: a revoked JWT access token is inactive (deny-list)');
+
+  // ---- role claims from a grant made with `grant add` ----
+  const tr = await signIn(webConfig, 'https://app.example/cb', 'openid urn:zitadel:iam:org:project:role:admin');
+  const ri = await client.fetchUserInfo(webConfig, tr.access_token, tr.claims().sub);
+  const roles = ri['urn:zitadel:iam:org:project:roles'];
+  check(roles && Object.keys(roles).join() === 'admin' && Object.keys(roles.admin).join() === env.ORG_ID &&
+    ri[`urn:zitadel:iam:org:project:${env.PROJECT_ID}:roles`]?.admin?.[env.ORG_ID] === roles.admin[env.ORG_ID],
+  'roles: the role made by role add and granted by grant add is in the role claims at userinfo', { ri, scope: tr.scope });
 
   // ---- a locked user's refresh tokens end ----
   const t8 = await signIn(webConfig, 'https://app.example/cb', 'openid offline_access');

@@ -31,8 +31,8 @@ expect() { # description, then a command that must succeed
   if "$@"; then ok "$what"; else bad "$what"; fi
 }
 
-# Command-line checks: `run WANT ARGS...` runs the binary, stdout in $out, stderr in $err,
-# and fails unless it exits WANT; then err_has/out_has/one_line_err/jqe look at the output.
+# Running the CLI: `run WANT ARGS...` runs the binary, stdout in $out and stderr in $err, and
+# fails unless it exited WANT; then the checks on what it printed.
 out=$WORK/out
 err=$WORK/err
 run() { # expected-exit, args...; stdout in $out, stderr in $err

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # openid-client as the relying party against the real binary (issue 3): seeds a fresh store
-# with `user add` and four `client add`s (web basic with a v1 '@' client id, web post + JWT
-# access token, SPA, native),
+# with `user add` and five `client add`s (web basic with a v1 '@' client id, web post + JWT
+# access token, SPA, native, a legacy SPA with v1's implicit response types),
 # starts `serve` on a free loopback port and runs oidc_rp.mjs. TAP output.
 # Usage: oidc_rp.sh BINARY
 set -euo pipefail
@@ -25,11 +25,15 @@ gw_client POST --name "Web post" --type web --auth-method post --access-token jw
 gw_client SPA --name "SPA" --type spa --redirect-uri https://spa.example/cb || bail "client add (spa)"
 gw_client NATIVE --name "Native" --type native --redirect-uri http://127.0.0.1/cb ||
   bail "client add (native)"
+gw_client IMPLICIT --name "Legacy implicit" --type spa --response-type id_token \
+  --response-type 'id_token token' --redirect-uri https://implicit.example/cb ||
+  bail "client add (implicit)"
 gw_start || bail "serve did not start"
 
 status=0
 ISSUER="$GW_ISSUER" LOGIN=ada PASSWORD="$password" WEB_ID="$WEB_ID" WEB_SECRET="$WEB_SECRET" \
   POST_ID="$POST_ID" POST_SECRET="$POST_SECRET" SPA_ID="$SPA_ID" NATIVE_ID="$NATIVE_ID" \
+  IMPLICIT_ID="$IMPLICIT_ID" \
   node "$here/oidc_rp.mjs" >"$GW_TMP/rp.tap" || status=$?
 cat "$GW_TMP/rp.tap"
 n=$(grep -cE '^(not )?ok ' "$GW_TMP/rp.tap")

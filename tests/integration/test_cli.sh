@@ -80,6 +80,27 @@ expect "the same username again exits 1" bash -c "! printf 'x\n' | '$BIN' user a
 expect "...saying it is taken" err_has "taken"
 expect "an empty password exits 1" bash -c "! printf '\n' | '$BIN' user add --config '$conf' --username bob --email b@example.com --password-stdin >/dev/null 2>&1"
 
+# user password (the effect on sign-in is checked in browser_login.sh)
+pw() { # expected-exit, password line, args...
+  local want=$1 line=$2; shift 2
+  local rc=0
+  printf '%s\n' "$line" | "$BIN" user password --config "$conf" "$@" >"$out" 2>"$err" || rc=$?
+  [ "$rc" -eq "$want" ] || { echo "  user password $* exited $rc, wanted $want: $(cat "$err")"; return 1; }
+}
+expect "user password by id exits 0" pw 0 'a new battery staple' --user "$uid" --password-stdin
+expect "...and prints the id" grep -qx "$uid" "$out"
+expect "user password by login name, --change-required" pw 0 'another one here' --user ALICE --password-stdin --change-required
+expect "...prints the same id" grep -qx "$uid" "$out"
+expect "user password: an unknown user exits 1" pw 1 'a new battery staple' --user nobody --password-stdin
+expect "...saying so in one line" one_line_err
+expect "...naming the problem" err_has "no such user"
+expect "user password: too short exits 1" pw 1 'short' --user alice --password-stdin
+expect "...naming the rule" err_has "at least 8 characters"
+expect "user password: an empty line exits 1" pw 1 '' --user alice --password-stdin
+expect "user password without --password-stdin exits 2" run 2 user password --config "$conf" --user alice
+expect "user password without --user exits 2" run 2 user password --config "$conf" --password-stdin
+expect "user password --password=x exits 2" run 2 user password --config "$conf" --user alice --password=x
+
 # client add / list / show
 expect "client add web --json exits 0" run 0 client add --config "$conf" --name "Demo app" --type web --redirect-uri http://127.0.0.1:8191/callback --redirect-uri https://app.example.com/cb --post-logout-uri https://app.example.com/ --json
 expect "--json is one object with id and a 64-char secret" jqe '(.client_id|test("^[0-9]{18}$")) and (.client_secret|test("^[A-Za-z0-9]{64}$")) and (keys|length==2)' "$out"

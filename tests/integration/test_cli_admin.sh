@@ -10,21 +10,6 @@
 . "$(dirname "$0")/lib_server.sh"
 BIN=$(readlink -f "$BIN")
 
-out=$WORK/out
-err=$WORK/err
-run() { # expected-exit, args...; stdout in $out, stderr in $err
-  local want=$1; shift
-  local rc=0
-  "$BIN" "$@" >"$out" 2>"$err" || rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "  '$*' exited $rc, wanted $want; stderr: $(head -c 300 "$err")"
-    return 1
-  fi
-}
-jqe() { jq -e "$@" >/dev/null; }
-one_line_err() { [ "$(wc -l <"$err")" -eq 1 ] && [ ! -s "$out" ]; }
-err_has() { grep -q -- "$1" "$err" || { echo "  stderr lacks '$1': $(cat "$err")"; return 1; }; }
-out_has() { grep -q -- "$1" "$out" || { echo "  stdout lacks '$1': $(head -c 500 "$out")"; return 1; }; }
 usage_err() { # args...: exits 2 with one line on stderr and nothing on stdout
   run 2 "$@" && one_line_err
 }

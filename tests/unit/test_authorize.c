@@ -3,7 +3,9 @@
  * The authorization endpoint and the login form, called through oidc_handle() with request
  * structs over a temporary LMDB store: parameter validation, page vs redirect errors, the
  * form flow (GET -> POST with CSRF -> AuthCode record), CSRF failure, wrong password, locked
- * and machine users, throttling, sessions, the hash upgrade.
+ * and machine users, throttling, sessions, the hash upgrade; the implicit flow (id_token,
+ * "id_token token") and the response modes (fragment, form_post, refusals), prompt, max_age and
+ * auth_time against an aged session.
  */
 #include <setjmp.h>
 #include <stdarg.h>
