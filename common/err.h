@@ -40,6 +40,8 @@
     X(E_INSUFFICIENT_SCOPE, "insufficient_scope", 403)                                             \
     X(E_UNSUPPORTED_TOKEN_TYPE, "unsupported_token_type", 400)                                     \
     X(E_SLOW_DOWN, "slow_down", 429)                                                               \
+    X(E_REQUEST_NOT_SUPPORTED, "request_not_supported", 400)                                       \
+    X(E_REQUEST_URI_NOT_SUPPORTED, "request_uri_not_supported", 400)                               \
     X(E_METHOD, "invalid_request", 405)
 
 enum err_code {

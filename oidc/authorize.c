@@ -491,9 +491,9 @@ void oidc_authorize_endpoint(struct oidc_ctx *ctx, const struct oidc_request *re
                                                   "form_post"
                                                 : "response_mode=query cannot carry tokens");
     if (oidc_params_get(&params, "request"))
-        FAIL(-E_INVALID_REQUEST, "request objects are not supported");
+        FAIL(-E_REQUEST_NOT_SUPPORTED, "request objects are not supported");
     if (oidc_params_get(&params, "request_uri"))
-        FAIL(-E_INVALID_REQUEST, "request_uri is not supported");
+        FAIL(-E_REQUEST_URI_NOT_SUPPORTED, "request_uri is not supported");
     if (!response_type)
         FAIL(-E_INVALID_REQUEST, "response_type missing");
     /* v1's response types (ZITADEL.md 1.5): 0 code, 1 id_token, 2 "id_token token"; the

@@ -13,6 +13,9 @@
 #   gw_alive                  true while the server answers /healthz
 #   gw_stop                   SIGTERM, wait; fails on a bad exit or any sanitizer report
 #   gw_log_tail               the server log, as TAP comments
+#   tap_ok / tap_not_ok DESC, tap_check DESC GOT WANT, tap_bail WHY, tap_end
+#                             TAP lines numbered in order; tap_end prints the plan and
+#                             returns 1 when any check failed
 
 GW_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -118,3 +121,11 @@ gw_stop() {
 gw_log_tail() {
   sed 's/^/#   /' "$GW_TMP/serve.log" | tail -"${1:-40}"
 }
+
+tap_n=0
+tap_failed=0
+tap_ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $1"; }
+tap_not_ok() { tap_n=$((tap_n + 1)); tap_failed=1; echo "not ok $tap_n - $1"; }
+tap_check() { if [ "$2" = "$3" ]; then tap_ok "$1"; else tap_not_ok "$1 (got '$2', want '$3')"; fi; }
+tap_bail() { echo "Bail out! $*"; exit 1; }
+tap_end() { echo "1..$tap_n"; return $tap_failed; }

@@ -15,6 +15,8 @@
  *   grants_seed DIR lifetimes ACCESS_S ID_S    (settings/oidc: token lifetimes, seconds)
  *   grants_seed DIR project ID ROLE_ASSERTION ROLE_CHECK HAS_PROJECT_CHECK ORG_ID|-
  *                                              (a project's v1 flags, 0 or 1; - keeps its org)
+ *   grants_seed DIR profile USER_ID NICKNAME GENDER PHONE   (GENDER 1 female, 2 male, 3 diverse;
+ *                                              the phone is marked verified)
  * A BCRYPT_COST of yN makes a yescrypt hash at cost N instead (never rehashed: the bench
  * shows with it that a verified secret is not checked again on every request).
  */
@@ -187,6 +189,20 @@ int main(int argc, char **argv)
             rc = fail("project", &e);
         p->org_id = old_org;
         koderid__v2__project__free_unpacked(p, NULL);
+    } else if (strcmp(cmd, "profile") == 0 && argc == 7) {
+        Koderid__V2__User *u = NULL;
+        if (repo_user_get(s, argv[3], &u, &e) < 0)
+            return fail("user", &e);
+        char *old_nick = u->nick_name, *old_phone = u->phone;
+        u->nick_name = argv[4];
+        u->gender = atoi(argv[5]);
+        u->phone = argv[6];
+        u->phone_verified = true;
+        if (repo_user_put(s, u, &e) < 0)
+            rc = fail("profile", &e);
+        u->nick_name = old_nick;
+        u->phone = old_phone;
+        koderid__v2__user__free_unpacked(u, NULL);
     } else if (strcmp(cmd, "state") == 0 && argc == 5) {
         Koderid__V2__User *u = NULL;
         if (repo_user_get(s, argv[3], &u, &e) < 0)

@@ -367,8 +367,11 @@ static void test_redirect_errors(void **state)
                           "invalid_request", NULL);
     assert_redirect_error_in(Q_BASE "&response_type=code&response_mode=fragment&state=s6",
                              "invalid_request", "s6", "#");
-    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request=eyJ", "invalid_request",
-                          NULL);
+    /* OpenID Connect Core 3.1.2.6: the errors for what discovery says is not supported. */
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request=eyJ",
+                          "request_not_supported", NULL);
+    assert_redirect_error(Q_BASE "&response_type=code&scope=openid&request_uri=https%3A%2F%2Fx",
+                          "request_uri_not_supported", NULL);
 
     /* public client without PKCE: redirected error at its own redirect_uri */
     struct oidc_response r;

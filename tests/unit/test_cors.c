@@ -13,26 +13,15 @@
 
 #include <cmocka.h>
 
+#include "fixture_tmp.h"
 #include "oidc/cors.h"
 #include "oidc/discovery.h"
 #include "storage/repo.h"
 
-static char dir[64];
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_cors_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fx_tmp_setup("cors-test");
 }
 
 static void origin_is(const char *uri, const char *want)
@@ -223,7 +212,7 @@ static void test_many(void **state)
 static struct store *open_store(void)
 {
     struct store_config sc = {
-        .backend = "lmdb", .tenant = 1, .data_dir = dir, .lmdb_map_size = 64 << 20};
+        .backend = "lmdb", .tenant = 1, .data_dir = fx_tmpbase, .lmdb_map_size = 64 << 20};
     struct store *s = NULL;
     struct err e = {0};
     assert_int_equal(store_open(&sc, &s, &e), 0);
@@ -399,5 +388,5 @@ int main(void)
         cmocka_unit_test(test_reload_race), cmocka_unit_test(test_endpoints),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fx_tmp_teardown);
 }
