@@ -14,6 +14,7 @@
 #include "oidc/keys.h"
 #include "oidc/params.h"
 #include "oidc/redirect.h"
+#include "oidc/respond.h"
 #include "oidc/session.h"
 #include "storage/repo.h"
 
@@ -39,20 +40,6 @@ static int hint_verify(struct oidc_ctx *ctx, const char *hint, json_t **ret, str
     return 0;
 }
 
-static bool aud_has(const json_t *claims, const char *client_id)
-{
-    const json_t *aud = json_object_get(claims, "aud");
-    if (json_is_string(aud))
-        return strcmp(json_string_value(aud), client_id) == 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach (aud, i, v) {
-        if (json_is_string(v) && strcmp(json_string_value(v), client_id) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* v1: post-logout URIs match like redirect URIs (exact; globs only in dev mode). */
 static bool post_logout_allowed(const Koderid__V2__Client *c, const char *uri)
 {
@@ -68,27 +55,6 @@ static void end_browser_session(struct oidc_ctx *ctx, const struct oidc_request 
 {
     oidc_session_end_current(ctx, req);
     oidc_cookie_set(ctx, resp, OIDC_SESSION_COOKIE, "", -1);
-}
-
-static void redirect_to(struct oidc_response *resp, const char *location)
-{
-    oidc_response_body(resp, 302, NULL, NULL, 0);
-    oidc_response_header(resp, "location", location);
-    oidc_response_header(resp, "cache-control", "no-store");
-    oidc_response_header(resp, "referrer-policy", "no-referrer");
-}
-
-static void add_param(struct buf *b, bool *first, const char *name, const char *value)
-{
-    buf_addf(b, "%c%s=", *first ? '?' : '&', name);
-    *first = false;
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~')
-            buf_addf(b, "%c", *p);
-        else
-            buf_addf(b, "%%%02X", *p);
-    }
 }
 
 static void client_freep(Koderid__V2__Client **c)
@@ -134,7 +100,9 @@ void oidc_end_session_endpoint(struct oidc_ctx *ctx, const struct oidc_request *
         REFUSE("The logout request carries a token this server did not issue.", e.msg);
     if (hint) {
         const char *azp = json_string_value(json_object_get(hint, "azp"));
-        if (client_id && *client_id && !aud_has(hint, client_id))
+        /* RP-Initiated Logout 1.0 section 2: the client the ID token was issued to, its azp
+         * (its aud also names the other apps of the project, v1's audience rule). */
+        if (client_id && *client_id && strcmp(client_id, azp ? azp : "") != 0)
             REFUSE("The logout request's token was issued to another application.",
                    "id_token_hint not issued to client_id");
         if (!client_id || !*client_id)
@@ -165,14 +133,16 @@ void oidc_end_session_endpoint(struct oidc_ctx *ctx, const struct oidc_request *
         if (uri && *uri) {
             buf_addf(&b, "%s", uri);
             first = strchr(uri, '?') == NULL;
-            if (state && *state)
-                add_param(&b, &first, "state", state);
+            if (state && *state) {
+                buf_adds(&b, first ? "?state=" : "&state=");
+                buf_add_urlenc(&b, state);
+            }
         } else {
             buf_addf(&b, "%s", OIDC_LOGOUT_DONE_PATH);
         }
         size_t len = 0;
         _cleanup_free_ char *loc = buf_detach(&b, &len);
-        redirect_to(resp, loc ? loc : OIDC_LOGOUT_DONE_PATH);
+        oidc_respond_redirect(resp, 302, loc ? loc : OIDC_LOGOUT_DONE_PATH);
     }
     oidc_response_note(resp, "client_id=%.80s session ended%s", client ? client->client_id : "",
                        uri && *uri ? ", back to the client" : "");

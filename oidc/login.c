@@ -275,28 +275,41 @@ static char *client_name(struct oidc_ctx *ctx, const char *client_id, bool *ret_
     return name;
 }
 
+/* Parses the form or query @data into @params and loads the pending request it names, with
+ * its active client's name into *ret_app (caller frees). Returns false after answering with an
+ * error page. */
+static bool form_load(struct oidc_ctx *ctx, const char *data, size_t len,
+                      struct oidc_params *params, struct pending *p, char **ret_app,
+                      struct oidc_response *resp)
+{
+    struct err e = {0};
+    bool active = false;
+    if (oidc_params_parse(data, data ? len : 0, params, &e) < 0) {
+        oidc_html_error(resp, 400, "Invalid request", "The sign-in form could not be read.");
+        return false;
+    }
+    if (pending_load(ctx, oidc_params_get(params, "authRequestID"), p, &e) < 0) {
+        expired_page(resp);
+        return false;
+    }
+    *ret_app = client_name(ctx, p->ar->client_id, &active);
+    if (!active) {
+        oidc_html_error(resp, 400, "Unknown application",
+                        "The application asking you to sign in is not known or not active.");
+        return false;
+    }
+    return true;
+}
+
 static void login_get(struct oidc_ctx *ctx, const struct oidc_request *req,
                       struct oidc_response *resp)
 {
     struct oidc_params params = {0};
     struct pending p = {0};
-    struct err e = {0};
-    bool active;
     _cleanup_free_ char *app = NULL;
 
-    if (oidc_params_parse(req->query, req->query ? req->query_len : 0, &params, &e) < 0 ||
-        pending_load(ctx, oidc_params_get(&params, "authRequestID"), &p, &e) < 0) {
-        expired_page(resp);
-        goto out;
-    }
-    app = client_name(ctx, p.ar->client_id, &active);
-    if (!active) {
-        oidc_html_error(resp, 400, "Unknown application",
-                        "The application asking you to sign in is not known or not active.");
-        goto out;
-    }
-    rerender_step(ctx, req, resp, 200, &p, NULL, NULL, app, p.ar->login_hint, NULL);
-out:
+    if (form_load(ctx, req->query, req->query_len, &params, &p, &app, resp))
+        rerender_step(ctx, req, resp, 200, &p, NULL, NULL, app, p.ar->login_hint, NULL);
     pending_release(&p);
     oidc_params_release(&params);
 }
@@ -578,8 +591,6 @@ static void login_post(struct oidc_ctx *ctx, const struct oidc_request *req,
 {
     struct oidc_params params = {0};
     struct pending p = {0};
-    struct err e = {0};
-    bool active = false;
     _cleanup_free_ char *app = NULL;
 
     const char *ct = oidc_request_header(req, "content-type");
@@ -587,20 +598,8 @@ static void login_post(struct oidc_ctx *ctx, const struct oidc_request *req,
         oidc_html_error(resp, 400, "Invalid request", "The sign-in form was not sent as a form.");
         goto out;
     }
-    if (oidc_params_parse(req->body, req->body ? req->body_len : 0, &params, &e) < 0) {
-        oidc_html_error(resp, 400, "Invalid request", "The sign-in form could not be read.");
+    if (!form_load(ctx, req->body, req->body_len, &params, &p, &app, resp))
         goto out;
-    }
-    if (pending_load(ctx, oidc_params_get(&params, "authRequestID"), &p, &e) < 0) {
-        expired_page(resp);
-        goto out;
-    }
-    app = client_name(ctx, p.ar->client_id, &active);
-    if (!active) {
-        oidc_html_error(resp, 400, "Unknown application",
-                        "The application asking you to sign in is not known or not active.");
-        goto out;
-    }
     bool changing = oidc_params_get(&params, "newPassword") != NULL;
     if (!csrf_ok(ctx, req, p.ar, oidc_params_get(&params, "csrf"))) {
         char login_name[LOGIN_NAME_MAX + 1];

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The second quick-start command: installs what the tests need, builds, runs every suite (a
-# normal build, then unit and integration suites again under AddressSanitizer and UBSan), and
-# ends with one line `N passed, N failed` counted over all of them.
+# normal build; its integration suite a second time with storage = kdbnext against the
+# reference kdb-next server; then unit and integration suites again under AddressSanitizer and
+# UBSan), and ends with one line `N passed, N failed` counted over all of them.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -23,6 +24,16 @@ run_build() { # name, setup args...
 if run_build build; then
   meson test -C build --print-errorlogs --num-processes 2 || status=1
   logs+=(build/meson-logs/testlog.json)
+  # The integration suite again with storage = kdbnext: tests/kdbnext/run.sh --gateway-env
+  # starts a reference kdb-next server (Python grpcio) per test and points every gateway the
+  # test starts at it. Left out: suite 'kdbnext' (on kdb-next already) and suite 'package'
+  # (no store). Its own log, so the summary counts these results beside the first run's.
+  kdb_log=build/meson-logs/testlog-kdbnext-run.sh.json # meson appends the wrapper's name
+  rm -f "$kdb_log"
+  meson test -C build --no-rebuild --print-errorlogs --num-processes 2 --suite integration \
+    --no-suite kdbnext --no-suite package --logbase testlog-kdbnext \
+    --wrapper "$here/tests/kdbnext/run.sh --gateway-env --" || status=1
+  logs+=("$kdb_log")
 else
   echo "build failed"; status=1; build_failures=$((build_failures + 1))
 fi

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/rand.h"
@@ -218,4 +219,179 @@ int admin_list(struct store *s, const char *prefix, admin_list_cb cb, bool json,
     if (json)
         cli_print_json(arr);
     return CLI_EXIT_OK;
+}
+
+int admin_parse_expires(const char *cmd, const char *s, int64_t *ret)
+{
+    if (cli_parse_time(s, ret) < 0)
+        return cli_usage(cmd,
+                         "--expires: '%.40s' is not YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix "
+                         "seconds",
+                         s);
+    if (*ret <= (int64_t)time(NULL))
+        return cli_usage(cmd, "--expires: '%.40s' is in the past", s);
+    return 0;
+}
+
+/* One registered key, as `key list --json` and `machine list --json` show it. */
+static json_t *key_json(const Koderid__V2__AuthnKey *k)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "key_id", json_string(k->id ? k->id : ""));
+    json_object_set_new(o, "expires_at", json_integer(k->expires_at));
+    json_object_set_new(o, "enabled", json_boolean(k->enabled));
+    json_object_set_new(o, "source", json_string(k->source ? k->source : ""));
+    return o;
+}
+
+static int keys_cb(const struct store_entry *it, void *arg, struct err *e)
+{
+    Koderid__V2__AuthnKey *k = koderid__v2__authn_key__unpack(NULL, it->value.len, it->value.data);
+    if (!k)
+        return 0;
+    json_t *o = key_json(k);
+    koderid__v2__authn_key__free_unpacked(k, NULL);
+    if (!o || json_array_append_new(arg, o) < 0)
+        return err_set(e, -E_NOMEM, "out of memory");
+    return 0;
+}
+
+json_t *admin_keys_of(struct store *s, const char *owner, struct err *e)
+{
+    char prefix[REPO_KEY_MAX];
+    if (repo_key(prefix, "authnkey/%s/", owner) < 0) {
+        err_set(e, -E_INVALID, "id too long");
+        return NULL;
+    }
+    json_t *arr = json_array();
+    if (!arr || cli_scan(s, prefix, keys_cb, arr, e) < 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+static void print_time(int64_t t)
+{
+    char buf[32];
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (t > 0 && gmtime_r(&tt, &tm) && strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        printf("%s", buf);
+    else
+        printf("never");
+}
+
+enum { KEY_OWNER, KEY_FILE, KEY_EXPIRES, KEY_ID, KEY_JSON };
+
+int admin_key_cmd(const struct admin_key_owner *o, int argc, char **argv)
+{
+    const char *CMD = o->cmd;
+    const struct option add_opts[] = {
+        {o->opt, required_argument, NULL, KEY_OWNER},
+        {"public-key-file", required_argument, NULL, KEY_FILE},
+        {"expires", required_argument, NULL, KEY_EXPIRES},
+        {"json", no_argument, NULL, KEY_JSON},
+        {NULL, 0, NULL, 0},
+    };
+    const struct option remove_opts[] = {
+        {o->opt, required_argument, NULL, KEY_OWNER},
+        {"key-id", required_argument, NULL, KEY_ID},
+        {NULL, 0, NULL, 0},
+    };
+    const struct option list_opts[] = {
+        {o->opt, required_argument, NULL, KEY_OWNER},
+        {"json", no_argument, NULL, KEY_JSON},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || argv[1][0] == '-')
+        return cli_usage(CMD, "key needs a subcommand (add, remove, list), which comes first");
+    const char *sub = argv[1];
+    const struct option *opts = strcmp(sub, "add") == 0      ? add_opts
+                                : strcmp(sub, "remove") == 0 ? remove_opts
+                                : strcmp(sub, "list") == 0   ? list_opts
+                                                             : NULL;
+    if (!opts)
+        return cli_usage(CMD, "unknown key subcommand '%.40s'", sub);
+    const char *v[KEY_JSON + 1] = {0};
+    struct admin_args a = {.vals = v, .nvals = ARRAY_SIZE(v), .multi = -1};
+    int r;
+    int sub_argc = argc - 1;
+    if ((r = admin_parse(CMD, &sub_argc, argv + 1, opts, &a)) != 0)
+        return r;
+    if (!v[KEY_OWNER])
+        return cli_usage(CMD, "key %s needs %s", sub, o->opt_usage);
+    int64_t expires = 0;
+    struct admin_pubkey pk = {0};
+    struct err e = {0};
+    if (opts == add_opts) {
+        if (!v[KEY_FILE])
+            return cli_usage(CMD, "key add needs --public-key-file PEM");
+        if (v[KEY_EXPIRES] && (r = admin_parse_expires(CMD, v[KEY_EXPIRES], &expires)) != 0)
+            return r;
+        /* Read before cli_open(), which may drop root's rights (server/privdrop.h). */
+        if (admin_pubkey_read(v[KEY_FILE], &pk, &e) < 0)
+            return cli_fail("--public-key-file: %s", e.msg);
+    } else if (opts == remove_opts && !v[KEY_ID]) {
+        return cli_usage(CMD, "key remove needs --key-id KID");
+    }
+
+    struct cli cl;
+    if ((r = cli_open(&cl, &a.co, opts == list_opts ? CLI_STORE | CLI_READ_ONLY : CLI_STORE)) !=
+        0) {
+        admin_pubkey_release(&pk);
+        return r;
+    }
+    _cleanup_free_ char *owner = NULL;
+    int status = CLI_EXIT_FAIL;
+    char kid[21], key[REPO_KEY_MAX];
+    if (o->find(cl.store, v[KEY_OWNER], opts == add_opts, &owner, &e) < 0) {
+        cli_fail("%s", e.msg);
+    } else if (opts == add_opts) {
+        if (admin_pubkey_store(cl.store, owner, o->object_type, &pk, expires, kid, &e) < 0) {
+            cli_fail("store: %s", e.msg);
+        } else {
+            if (v[KEY_JSON]) {
+                _cleanup_(json_decrefp) json_t *j = json_object();
+                json_object_set_new(j, "key_id", json_string(kid));
+                json_object_set_new(j, o->id_field, json_string(owner));
+                json_object_set_new(j, "alg", json_string(pk.alg));
+                json_object_set_new(j, "expires_at", json_integer(expires));
+                cli_print_json(j);
+            } else {
+                printf("%s\n", kid);
+            }
+            status = CLI_EXIT_OK;
+        }
+    } else if (opts == remove_opts) {
+        r = strchr(v[KEY_ID], '/') || repo_key(key, "authnkey/%s/%s", owner, v[KEY_ID]) < 0
+                ? -E_NOTFOUND
+                : store_del(cl.store, key, strlen(key), 0, &e);
+        if (r == -E_NOTFOUND)
+            cli_fail("%s has no key '%.40s'", v[KEY_OWNER], v[KEY_ID]);
+        else if (r < 0)
+            cli_fail("store: %s", e.msg);
+        else
+            status = CLI_EXIT_OK;
+    } else {
+        _cleanup_(json_decrefp) json_t *keys = admin_keys_of(cl.store, owner, &e);
+        if (!keys) {
+            cli_fail("store: %s", e.msg);
+        } else if (v[KEY_JSON]) {
+            cli_print_json(keys);
+            status = CLI_EXIT_OK;
+        } else {
+            size_t i;
+            json_t *k;
+            json_array_foreach (keys, i, k) {
+                printf("%s\t", json_string_value(json_object_get(k, "key_id")));
+                print_time(json_integer_value(json_object_get(k, "expires_at")));
+                printf("\n");
+            }
+            status = CLI_EXIT_OK;
+        }
+    }
+    admin_pubkey_release(&pk);
+    cli_close(&cl);
+    return status;
 }

@@ -97,4 +97,33 @@ typedef int (*admin_list_cb)(const struct store_entry *it, void *arg, struct err
 int admin_list(struct store *s, const char *prefix, admin_list_cb cb, bool json,
                const char *filter);
 
+/**
+ * Parses --expires (cli_parse_time()) into *@ret; a past time or another form is a usage error
+ * (one line printed, CLI_EXIT_USAGE returned). 0 on success.
+ */
+int admin_parse_expires(const char *cmd, const char *s, int64_t *ret);
+
+/** The registered keys of @owner as a JSON array (new reference), or NULL with @e set. */
+json_t *admin_keys_of(struct store *s, const char *owner, struct err *e);
+
+/** Whose keys `CMD key add|remove|list` manages, and how the owner option is resolved. */
+struct admin_key_owner {
+    const char *cmd;       /* "machine", "api" */
+    const char *opt;       /* the option naming the owner: "user", "client-id" */
+    const char *opt_usage; /* "--user ID|USERNAME" */
+    const char *id_field;  /* the owner's field in `key add --json`: "user_id", "client_id" */
+    int object_type;       /* AuthnKey.object_type: 0 client, 1 machine user */
+    /* The AuthnKey object_id the option's value names (new string), or an error with a
+     * message; @for_add: a key is about to be registered. */
+    int (*find)(struct store *s, const char *name, bool for_add, char **ret_id, struct err *e);
+};
+
+/**
+ * `CMD key add|remove|list`: @argv[0] is "key". add reads --public-key-file
+ * (admin_pubkey_read()) and prints the new key id (--json: key_id, the owner's id, alg,
+ * expires_at); remove deletes --key-id at once; list prints key id and expiry per line. Returns
+ * an exit status.
+ */
+int admin_key_cmd(const struct admin_key_owner *o, int argc, char **argv);
+
 #endif

@@ -63,11 +63,8 @@ static int api_add(int argc, char **argv)
                          "characters",
                          CLI_NAME_MAX);
     int64_t expires = 0;
-    if (v[EXPIRES] && (cli_parse_time(v[EXPIRES], &expires) < 0 || expires <= (int64_t)time(NULL)))
-        return cli_usage(CMD,
-                         "--expires: '%.40s' is not a future YYYY-MM-DD, "
-                         "YYYY-MM-DDTHH:MM:SSZ or unix time",
-                         v[EXPIRES]);
+    if (v[EXPIRES] && (r = admin_parse_expires(CMD, v[EXPIRES], &expires)) != 0)
+        return r;
     struct admin_pubkey pk = {0};
     struct err e = {0};
     /* Read before cli_open(), which may drop root's rights (server/privdrop.h). */
@@ -142,11 +139,41 @@ out:
     return status;
 }
 
+/* The keys of a private_key_jwt client (API apps; imported OIDC apps too). */
+static int find_client(struct store *s, const char *client_id, bool for_add, char **ret_id,
+                       struct err *e)
+{
+    _cleanup_(repo_msg_freep) Koderid__V2__Client *c = NULL;
+    struct err ge = {0};
+    int r = repo_client_get(s, client_id, &c, &ge);
+    if (r == -E_NOTFOUND)
+        return err_set(e, r, "no client '%.80s'", client_id);
+    if (r < 0)
+        return err_set(e, r, "%s", ge.msg);
+    if (for_add && c->auth_method != AUTH_PRIVATE_KEY_JWT)
+        return err_set(e, -E_INVALID, "client '%.80s' does not authenticate with private_key_jwt",
+                       client_id);
+    if (!(*ret_id = strdup(c->client_id)))
+        return err_set(e, -E_NOMEM, "out of memory");
+    return 0;
+}
+
+static const struct admin_key_owner api_keys = {
+    .cmd = CMD,
+    .opt = "client-id",
+    .opt_usage = "--client-id ID",
+    .id_field = "client_id",
+    .object_type = 0,
+    .find = find_client,
+};
+
 int cmd_api(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-')
-        return cli_usage(CMD, "missing subcommand (add), which comes first");
+        return cli_usage(CMD, "missing subcommand (add, key), which comes first");
     if (strcmp(argv[1], "add") == 0)
         return api_add(argc - 1, argv + 1);
+    if (strcmp(argv[1], "key") == 0)
+        return admin_key_cmd(&api_keys, argc - 1, argv + 1);
     return cli_usage(CMD, "unknown subcommand '%.40s'", argv[1]);
 }

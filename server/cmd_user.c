@@ -22,7 +22,7 @@
 #define PASSWORD_MAX 1024
 
 /* Reads one line from stdin without echoing it anywhere; strips "\n" or "\r\n". */
-static int read_password(char *out, size_t n)
+static int read_line(char *out, size_t n)
 {
     if (!fgets(out, (int)n, stdin))
         return -1;
@@ -34,6 +34,23 @@ static int read_password(char *out, size_t n)
     if (len && out[len - 1] == '\r')
         out[--len] = '\0';
     return len ? 0 : -1;
+}
+
+/* The password line from stdin into @out (PASSWORD_MAX + 2 bytes), checked against the
+ * password policy when @policy. Returns 0, or prints one line, wipes @out and returns
+ * CLI_EXIT_FAIL. */
+static int read_password(char *out, size_t n, bool policy)
+{
+    struct err e = {0};
+    int r = read_line(out, n);
+    if (r == 0 && (!policy || oidc_password_policy_check(out, &e) == 0))
+        return 0;
+    OPENSSL_cleanse(out, n);
+    if (r == 0)
+        return cli_fail("password: %s", e.msg);
+    return cli_fail(r == -2 ? "password: longer than %d bytes"
+                            : "password: expected one non-empty line on stdin",
+                    PASSWORD_MAX);
 }
 
 static bool valid_email(const char *s)
@@ -109,13 +126,8 @@ static int user_add(int argc, char **argv)
                          CLI_NAME_MAX);
 
     char password[PASSWORD_MAX + 2];
-    r = read_password(password, sizeof password);
-    if (r < 0) {
-        OPENSSL_cleanse(password, sizeof password);
-        return cli_fail(r == -2 ? "password: longer than %d bytes"
-                                : "password: expected one non-empty line on stdin",
-                        PASSWORD_MAX);
-    }
+    if ((r = read_password(password, sizeof password, false)) != 0)
+        return r;
 
     struct cli cl;
     if ((r = cli_open(&cl, &co, CLI_STORE)) != 0) {
@@ -230,6 +242,8 @@ static int user_password(int argc, char **argv)
 
     if ((r = cli_common_args("user", &argc, argv, &co)) != 0)
         return r;
+    if ((r = cli_check_options("user", argc, argv, opts)) != 0)
+        return r;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -257,17 +271,8 @@ static int user_password(int argc, char **argv)
 
     char password[PASSWORD_MAX + 2];
     struct err e = {0};
-    r = read_password(password, sizeof password);
-    if (r == 0 && oidc_password_policy_check(password, &e) < 0)
-        r = -3;
-    if (r < 0) {
-        OPENSSL_cleanse(password, sizeof password);
-        if (r == -3)
-            return cli_fail("password: %s", e.msg);
-        return cli_fail(r == -2 ? "password: longer than %d bytes"
-                                : "password: expected one non-empty line on stdin",
-                        PASSWORD_MAX);
-    }
+    if ((r = read_password(password, sizeof password, true)) != 0)
+        return r;
 
     struct cli cl;
     if ((r = cli_open(&cl, &co, CLI_STORE)) != 0) {

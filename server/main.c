@@ -86,15 +86,21 @@ static const struct command commands[] = {
      "public key and prints its key id; DATE is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or\n"
      "unix seconds. Without --org the default org is used (created on an empty store).\n"
      "\n" COMMON_OPTS},
-    {"api", cmd_api, "add API apps (resource servers that introspect tokens)",
+    {"api", cmd_api, "add API apps (resource servers that introspect tokens), their keys",
      "usage: " CLI_PROG " api add --name NAME [--project ID] [--auth-method basic|private_key_jwt]\n"
      "           [--public-key-file PEM [--expires DATE]] [--client-id ID] [--json]\n"
+     "       " CLI_PROG " api key add --client-id ID --public-key-file PEM [--expires DATE]\n"
+     "           [--json]\n"
+     "       " CLI_PROG " api key remove --client-id ID --key-id KID\n"
+     "       " CLI_PROG " api key list --client-id ID [--json]\n"
      "\n"
      "An API app authenticates at /oauth/v2/introspect; it gets no user tokens. basic\n"
      "(default): a secret is generated, shown only now and stored as a bcrypt hash.\n"
      "private_key_jwt: --public-key-file registers an RS256 or ES256 public key; its key id is\n"
      "printed. Without --project the default project is used. 'client list' and 'client show'\n"
      "show API apps too. --json prints {\"client_id\", \"client_secret\" or \"key_id\"}.\n"
+     "key add/remove/list manage the keys of a private_key_jwt client (rotation: add the new\n"
+     "key, switch the app to it, remove the old one); as for 'machine key'.\n"
      "\n" COMMON_OPTS},
     {"project", cmd_project, "add and list projects",
      "usage: " CLI_PROG " project add --name NAME [--org ID] [--role-assertion] [--role-check]\n"

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# `export` and `import-backup` with the real binary on lmdb: a dump taken while serve runs,
+# `export` and `import-backup` with the real binary: a dump taken while serve runs,
 # restored into a new data dir, serves the same signing key and holds the same users and
 # clients; damaged and truncated dumps are refused before anything is written; an existing
 # file is never overwritten; a store with data is refused unless --merge. TAP output.
+# Each data dir is a store of its own: on LMDB, and under tests/kdbnext/run.sh --gateway-env
+# a kdb-next tenant per data dir (tests/lib/stores.sh).
 #
 # usage: backup.sh path/to/koder-id-v2-gateway
 set -uo pipefail
 bin=$1
+source "$(dirname "$0")/../lib/stores.sh"
+backend=lmdb
+stores_kdbnext && backend=kdbnext
 dir=$(mktemp -d)
 serve_pid=
 cleanup() {
@@ -31,15 +36,23 @@ expect() { # description, expected rc, then a command; its output goes to $dir/o
 conf=$dir/gateway.conf
 cat >"$conf" <<CONF
 listen = 127.0.0.1:0
-data_dir = $dir/a
 master_key_file = $dir/master.key
 CONF
-g() { "$bin" "$@" --config "$conf"; }
+at() { # data dir, then a command and its arguments: the command on that data dir's store
+  local d=$1 f
+  shift
+  store_flags f "$d"
+  "$bin" "$@" --config "$conf" "${f[@]}"
+}
+g() { at "$dir/a" "$@"; } # the first store
+ta=$(store_tenant "$dir/a")
 
 # serve on a free port (listen 0), until it says where
 start_serve() { # data dir
   # the binary itself, not a function (a subshell's pid would leave the server running)
-  "$bin" serve --config "$conf" --set "data_dir=$1" 2>"$dir/serve.log" &
+  local f
+  store_flags f "$1"
+  "$bin" serve --config "$conf" "${f[@]}" 2>"$dir/serve.log" &
   serve_pid=$!
   port=
   for _ in $(seq 200); do
@@ -73,12 +86,12 @@ kids_a=$(kids)
 
 # export while serve holds the store
 expect "export while serve runs" 0 g export "$dir/one.bak"
-if grep -q "^exported [0-9]* entries ([0-9]* bytes) of tenant 1 to $dir/one.bak$" "$dir/out"; then
+if grep -q "^exported [0-9]* entries ([0-9]* bytes) of tenant $ta to $dir/one.bak$" "$dir/out"; then
   ok "export says what it wrote"
 else
   not_ok "export says what it wrote" "$(cat "$dir/out")"
 fi
-if head -2 "$dir/one.bak" | grep -q '^tenant 1 created_ms [0-9]* backend lmdb$'; then
+if head -2 "$dir/one.bak" | grep -q "^tenant $ta created_ms [0-9]* backend $backend\$"; then
   ok "the dump's header names the tenant and backend"
 else
   not_ok "the dump's header names the tenant and backend" "$(head -2 "$dir/one.bak" | cat -v)"
@@ -101,16 +114,16 @@ stop_serve
 # damaged and truncated dumps: refused, nothing written
 size=$(stat -c %s "$dir/one.bak")
 head -c $((size - 7)) "$dir/one.bak" >"$dir/short.bak"
-expect "a truncated dump is refused" 1 g import-backup --set "data_dir=$dir/c" "$dir/short.bak"
+expect "a truncated dump is refused" 1 at "$dir/c" import-backup "$dir/short.bak"
 /usr/bin/python3 - "$dir/one.bak" "$dir/flip.bak" <<'PY'
 import sys
 b = bytearray(open(sys.argv[1], "rb").read())
 b[len(b) // 2] ^= 0x01
 open(sys.argv[2], "wb").write(b)
 PY
-expect "a dump with one flipped bit is refused" 1 g import-backup --set "data_dir=$dir/c" "$dir/flip.bak"
+expect "a dump with one flipped bit is refused" 1 at "$dir/c" import-backup "$dir/flip.bak"
 if grep -q "checksum\|damaged\|range\|order" "$dir/out"; then ok "the refusal says why"; else not_ok "the refusal says why" "$(cat "$dir/out")"; fi
-g export --set "data_dir=$dir/c" - 2>"$dir/out" >"$dir/c.bak"
+at "$dir/c" export - 2>"$dir/out" >"$dir/c.bak"
 if grep -q "^exported 0 entries" "$dir/out"; then
   ok "nothing was written by the refused imports"
 else
@@ -118,16 +131,16 @@ else
 fi
 
 # restore into a new data dir, and serve from it
-expect "import-backup into a new data dir" 0 g import-backup --set "data_dir=$dir/b" "$dir/one.bak"
+expect "import-backup into a new data dir" 0 at "$dir/b" import-backup "$dir/one.bak"
 g client show "$cid" --json >"$dir/show.a" 2>&1
-g client show "$cid" --json --set "data_dir=$dir/b" >"$dir/show.b" 2>&1
+at "$dir/b" client show "$cid" --json >"$dir/show.b" 2>&1
 if [ -s "$dir/show.a" ] && cmp -s "$dir/show.a" "$dir/show.b"; then
   ok "the restored client is the same"
 else
   not_ok "the restored client is the same" "$(cat "$dir/show.a" "$dir/show.b")"
 fi
 g check >"$dir/check.a" 2>&1
-g check --set "data_dir=$dir/b" >"$dir/check.b" 2>&1
+at "$dir/b" check >"$dir/check.b" 2>&1
 if diff <(grep -v '^storage:' "$dir/check.a") <(grep -v '^storage:' "$dir/check.b") >/dev/null &&
   grep -q '^users: 1' "$dir/check.b"; then
   ok "check shows the same contents"
@@ -142,14 +155,14 @@ fi
 stop_serve
 
 # a store with data is refused unless --merge
-expect "import-backup refuses a store with data" 1 g import-backup --set "data_dir=$dir/b" "$dir/one.bak"
-expect "import-backup --merge accepts it" 0 g import-backup --merge --set "data_dir=$dir/b" "$dir/one.bak"
+expect "import-backup refuses a store with data" 1 at "$dir/b" import-backup "$dir/one.bak"
+expect "import-backup --merge accepts it" 0 at "$dir/b" import-backup --merge "$dir/one.bak"
 # --replace: the store becomes the dump again (the user added after it is gone)
-echo "another password here" | g user add --username bob --email bob@example.com \
-  --password-stdin --set "data_dir=$dir/b" >/dev/null 2>&1
-g check --set "data_dir=$dir/b" >"$dir/check.b2" 2>&1
-expect "import-backup --replace accepts it" 0 g import-backup --replace --set "data_dir=$dir/b" "$dir/one.bak"
-g check --set "data_dir=$dir/b" >"$dir/check.b3" 2>&1
+echo "another password here" | at "$dir/b" user add --username bob --email bob@example.com \
+  --password-stdin >/dev/null 2>&1
+at "$dir/b" check >"$dir/check.b2" 2>&1
+expect "import-backup --replace accepts it" 0 at "$dir/b" import-backup --replace "$dir/one.bak"
+at "$dir/b" check >"$dir/check.b3" 2>&1
 if grep -q '^users: 2' "$dir/check.b2" &&
   diff <(grep -v '^storage:' "$dir/check.a") <(grep -v '^storage:' "$dir/check.b3") >/dev/null; then
   ok "after --replace the store holds exactly the dump"
@@ -159,8 +172,8 @@ fi
 expect "--replace with --merge is a usage error" 2 g import-backup --replace --merge "$dir/one.bak"
 
 # stdout to stdin
-g export - 2>/dev/null | g import-backup --set "data_dir=$dir/d" - >"$dir/out" 2>&1
-if grep -q "^imported [1-9][0-9]* entries into tenant 1" "$dir/out"; then
+g export - 2>/dev/null | at "$dir/d" import-backup - >"$dir/out" 2>&1
+if grep -q "^imported [1-9][0-9]* entries into tenant $(store_tenant "$dir/d")" "$dir/out"; then
   ok "export - | import-backup -"
 else
   not_ok "export - | import-backup -" "$(cat "$dir/out")"
@@ -170,15 +183,17 @@ expect "export without FILE is a usage error" 2 g export
 
 # As root on a data dir of the service's user, commands switch to that user
 # (server/privdrop.h): export must still write where only root may (a 0700 folder).
-if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+if stores_kdbnext; then
+  ok "export from the service user's store into a root-only folder # SKIP only an LMDB data dir has an owner to switch to"
+elif [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
   cp -a "$dir/b" "$dir/e"
   chown -R nobody "$dir/e"
   chmod 755 "$dir"
   mkdir -m 700 "$dir/rootonly"
-  g export --set "data_dir=$dir/e" "$dir/rootonly/priv.bak" >"$dir/out" 2>&1
+  at "$dir/e" export "$dir/rootonly/priv.bak" >"$dir/out" 2>&1
   rc=$?
   if [ $rc -eq 0 ] && [ "$(stat -c '%U %a' "$dir/rootonly/priv.bak")" = "root 600" ] &&
-    g import-backup --set "data_dir=$dir/f" "$dir/rootonly/priv.bak" >>"$dir/out" 2>&1; then
+    at "$dir/f" import-backup "$dir/rootonly/priv.bak" >>"$dir/out" 2>&1; then
     ok "export from the service user's store into a root-only folder"
   else
     not_ok "export from the service user's store into a root-only folder" "rc=$rc" "$(cat "$dir/out")"

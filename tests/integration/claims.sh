@@ -23,7 +23,7 @@ command -v jq >/dev/null || bail "jq missing: run scripts/deps.sh test"
 
 gw_init "$1"
 seed_bin=$(readlink -f "$2")
-seed() { "$seed_bin" "$GW_TMP/data" "$@"; }
+seed() { "$seed_bin" --config "$GW_CONF" "$@"; }
 gw_import "$fx/koder-inventory.sql" inv || bail "cannot import the inventory"
 sql() { "$here/pg.sh" psql "$GW_PGDIR" inv -At -c "$1"; }
 

@@ -23,7 +23,7 @@ command -v openssl >/dev/null || bail "openssl missing"
 
 gw_init "$1"
 seed_bin=$(readlink -f "$2")
-seed() { "$seed_bin" "$GW_TMP/data" "$@"; }
+seed() { "$seed_bin" --config "$GW_CONF" "$@"; }
 gw_import "$fx/koder-inventory.sql" inv || bail "cannot import the inventory"
 
 vault=250000000251651078 # private_key_jwt app (its RS256 key is imported)

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared by the token-side integration suites (sourced, not run): a throw-away gateway on a
-# free loopback port over a fresh LMDB store in a temporary folder, seeded through the real
-# CLI (`user add`, `client add`). Everything is removed on exit.
+# free loopback port over a fresh store in a temporary folder (LMDB; under
+# tests/kdbnext/run.sh --gateway-env a kdb-next tenant of its own per gw_init, see
+# tests/lib/stores.sh), seeded through the real CLI (`user add`, `client add`). Everything is
+# removed on exit.
 #
 #   gw_init BINARY            temporary folder, config; sets GW_BIN, GW_TMP, GW_CONF
 #   gw_user LOGIN PASSWORD    `user add` (email LOGIN@example.com, verified)
@@ -18,6 +20,7 @@
 #                             returns 1 when any check failed
 
 GW_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$GW_HERE/../lib/stores.sh"
 
 gw_init() {
   GW_BIN=$(readlink -f "$1")
@@ -25,10 +28,11 @@ gw_init() {
   GW_CONF=$GW_TMP/gateway.conf
   GW_PID=
   mkdir -p "$GW_TMP/data"
+  store_conf_own_tenant
   # The issuer is fixed once the port is known; seeding does not need it.
   cat >"$GW_CONF" <<CONF
 issuer = http://127.0.0.1:1
-data_dir = $GW_TMP/data
+$(store_conf "$GW_TMP/data")
 master_key_file = $GW_TMP/master.key
 password.yescrypt_cost = 3
 log_level = info

@@ -15,7 +15,7 @@
 // TAP lines without the plan; exit 0 only when every check held.
 import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, createPublicKey, randomUUID } from 'node:crypto';
 import * as jose from 'jose';
 import * as client from 'openid-client';
 import { browserLogin, check, failures } from './rp_lib.mjs';
@@ -34,7 +34,8 @@ async function refused(p, error, what) {
     await p;
     check(false, what, 'no error');
   } catch (err) {
-    check(err.error === error, what, err);
+    // RFC 6749 5.2: every token-endpoint error here is a 400 (a ResponseBodyError's status).
+    check(err.error === error && (err.status ?? 400) === 400, what, err);
   }
 }
 
@@ -255,6 +256,53 @@ try {
   execSync(`${env.SEED} state ${t8.claims().sub} 1`);
   await refused(client.refreshTokenGrant(webConfig, t8.refresh_token), 'invalid_grant',
     'refresh: ... and stays ended after unlocking');
+
+  // ---- alg confusion and forged hints (issue 5's hostile cases), each with the spec's answer ----
+  {
+    const keys = await (await fetch(`${env.ISSUER}/oauth/v2/keys`)).json();
+    const ours = keys.keys.find((k) => k.kty === 'RSA');
+    const ourPem = createPublicKey({ key: ours, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+    const hs = (payload, kid, pem) => {
+      const input = `${b64u(JSON.stringify({ alg: 'HS256', kid, typ: 'JWT' }))}.${payload}`;
+      return `${input}.${createHmac('sha256', pem).update(input).digest('base64url')}`;
+    };
+    const none = (payload, kid) => `${b64u(JSON.stringify({ alg: 'none', kid }))}.${payload}.`;
+    const tj = await signIn(postConfig, 'https://post.example/cb', 'openid');
+    const atBody = tj.access_token.split('.')[1];
+    for (const [name, tok] of [['HS256 keyed with our public key', hs(atBody, ours.kid, ourPem)],
+      ['alg none', none(atBody, ours.kid)]]) {
+      const r = await fetch(`${env.ISSUER}/oidc/v1/userinfo`, { headers: { authorization: `Bearer ${tok}` } });
+      const body = await r.json().catch(() => ({}));
+      const www = r.headers.get('www-authenticate') || '';
+      check(r.status === 401 && body.error === 'invalid_token' && /^Bearer realm="[^"]*", error="invalid_token"/.test(www),
+        `userinfo: a JWT access token re-signed ${name} is 401 invalid_token with WWW-Authenticate Bearer error="invalid_token" (RFC 6750 3.1)`,
+        `${r.status} ${JSON.stringify(body)} ${www}`);
+      const i = await client.tokenIntrospection(apiConfig, tok);
+      check(i.active === false, `introspection: ... and is active: false (RFC 7662 2.2)`, i);
+    }
+    const mkPem = createPublicKey(readFileSync(env.M_KEY)).export({ type: 'spki', format: 'pem' });
+    for (const [name, mk] of [['HS256 keyed with its public key', (p) => hs(p, 'mk', mkPem)], ['alg none', (p) => none(p, 'mk')]]) {
+      const t0 = Math.floor(Date.now() / 1000);
+      const p = b64u(JSON.stringify({ iss: env.M_KEY_ID, sub: env.M_KEY_ID, aud: env.ISSUER, iat: t0, exp: t0 + 60, jti: randomUUID() }));
+      const r = await post(TOKEN, { grant_type: JWT_BEARER, assertion: mk(p) });
+      check(r.status === 400 && r.json.error === 'invalid_grant',
+        `jwt-bearer: an assertion with ${name} is 400 invalid_grant (RFC 7523 3.1)`, r);
+    }
+    // end_session: a hint must be ours and for the client named (RP-Initiated Logout 1.0, 2).
+    const idBody = tj.id_token.split('.')[1];
+    const endSession = async (q) => {
+      const r = await fetch(`${env.ISSUER}/oidc/v1/end_session?${new URLSearchParams(q)}`, { redirect: 'manual' });
+      return { status: r.status, location: r.headers.get('location') };
+    };
+    for (const [name, hint] of [['HS256 keyed with our public key', hs(idBody, ours.kid, ourPem)], ['alg none', none(idBody, ours.kid)]]) {
+      const r = await endSession({ id_token_hint: hint });
+      check(r.status === 400 && r.location === null, `end_session: an id_token_hint re-signed ${name} is refused with a 400 page`, r);
+    }
+    const wrongClient = await endSession({ id_token_hint: tj.id_token, client_id: env.WEB_ID });
+    const rightClient = await endSession({ id_token_hint: tj.id_token, client_id: env.POST_ID });
+    check(wrongClient.status === 400 && wrongClient.location === null && rightClient.status === 302,
+      "end_session: a genuine hint with another client's client_id is refused with a 400 page", { wrongClient, rightClient });
+  }
 } catch (err) {
   check(false, 'the suite ran to its end', err);
 }

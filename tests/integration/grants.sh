@@ -20,7 +20,7 @@ command -v openssl >/dev/null || bail "openssl missing"
 
 gw_init "$1"
 SEED_BIN=$(readlink -f "$2")
-seed() { "$SEED_BIN" "$GW_TMP/data" "$@"; }
+seed() { "$SEED_BIN" --config "$GW_CONF" "$@"; }
 password="correct horse $RANDOM battery"
 gw_user ada "$password" || bail "user add failed"
 gw_client WEB --name "Web" --type web --auth-method basic --client-id "338293186697035779@koder_shop" \
@@ -65,7 +65,7 @@ ISSUER="$GW_ISSUER" LOGIN=ada PASSWORD="$password" WEB_ID="$WEB_ID" WEB_SECRET="
   M_OPAQUE_ID=$(j "$m_opaque" .user_id) \
   M_JWT=svc-jwt M_JWT_SECRET=$(j "$m_jwt" .client_secret) M_JWT_ID=$(j "$m_jwt" .user_id) \
   M_KEY_ID="$m_key_id" M_KID="$m_kid" M_KEY="$GW_TMP/mk.pem" \
-  SEED="$SEED_BIN $GW_TMP/data" \
+  SEED="$SEED_BIN --config $GW_CONF" \
   node "$here/grants.mjs" >"$GW_TMP/grants.tap" || status=$?
 cat "$GW_TMP/grants.tap"
 n=$(grep -cE '^(not )?ok ' "$GW_TMP/grants.tap")

@@ -17,7 +17,7 @@ command -v jq >/dev/null || bail "jq missing: run scripts/deps.sh test"
 AHEAD=12 MAX_AGE=2 RELOAD=1 LIFETIME=20 MARGIN=2
 gw_init "$1"
 SEED_BIN=$(readlink -f "$2")
-seed() { "$SEED_BIN" "$GW_TMP/data" "$@"; }
+seed() { "$SEED_BIN" --config "$GW_CONF" "$@"; }
 cat >>"$GW_CONF" <<CONF
 keys.publish_ahead = $AHEAD
 keys.jwks_max_age = $MAX_AGE

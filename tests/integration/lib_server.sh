@@ -49,24 +49,32 @@ one_line_err() { [ "$(wc -l <"$err")" -eq 1 ] && [ ! -s "$out" ]; }
 err_has() { grep -q -- "$1" "$err" || { echo "  stderr lacks '$1': $(cat "$err")"; return 1; }; }
 out_has() { grep -q -- "$1" "$out" || { echo "  stdout lacks '$1': $(head -c 500 "$out")"; return 1; }; }
 
-# write_config FILE [extra lines...]
-write_config() {
-  local f=$1; shift
+# The backend of the configs written here: kdb-next under tests/kdbnext/run.sh, which exports
+# KODER_TEST_STORE=kdbnext and the server's address (tests/lib/stores.sh reads STORES_BACKEND).
+STORES_BACKEND=${KODER_TEST_STORE:-lmdb}
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib/stores.sh"
+
+# write_config FILE [extra lines...]: a config of the store in $WORK/data
+write_config() { write_config_at "$WORK/data" "$@"; }
+
+# write_config_at DATA_DIR FILE [extra lines...]: a config of DATA_DIR's own store (on
+# kdb-next a tenant of its own)
+write_config_at() {
+  local d=$1 f=$2; shift 2
   {
     echo "issuer = http://127.0.0.1:18190"
     echo "listen = 127.0.0.1:0"
-    echo "data_dir = $WORK/data"
+    store_conf "$d"
     echo "master_key_file = $WORK/master.key"
     echo "workers = 2"
     echo "pool_threads = 4"
     echo "lmdb.map_size = 64M"
-    if [ "${KODER_TEST_STORE:-lmdb}" = kdbnext ]; then
+    if stores_kdbnext; then
       # Under tests/kdbnext/run.sh (which starts a reference kdb-next and exports these):
       #   meson test --suite integration --wrapper "$PWD/tests/kdbnext/run.sh --"
       echo "storage = kdbnext"
       echo "kdbnext.address = $KODER_TEST_KDB_ADDRESS"
       echo "kdbnext.token_file = $KODER_TEST_KDB_TOKEN_FILE"
-      echo "kdbnext.tenant = $KODER_TEST_KDB_TENANT"
       echo "kdbnext.timeout_ms = 5000"
       if [ "${KODER_TEST_KDB_PLAINTEXT:-0}" = 1 ]; then
         echo "kdbnext.plaintext = on"

@@ -66,7 +66,7 @@ token() { # client_id secret method -> "HTTP_STATUS ERROR"
   fi
   echo "$(tail -1 <<<"$out") $(head -n -1 <<<"$out" | jq -r .error)"
 }
-"$dump" "$GW_TMP/data" | jq -r 'select(.key|startswith("client/")) | .record |
+"$dump" --config "$GW_CONF" | jq -r 'select(.key|startswith("client/")) | .record |
   select(.kind == 0 and (.auth_method == 0 or .auth_method == 1)) |
   "\(.client_id) \(.auth_method)"' >"$GW_TMP/secret_clients"
 good=0

@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A test helper for the importer's integration tests: reads an LMDB store directly.
+ * A test helper for the importer's integration tests: reads (and for set-password writes) the
+ * store a gateway configuration names, opened the way the gateway's commands open it
+ * (server/cli.h cli_open: the config file, then KODER_ID_V2_* variables, then --set flags), so
+ * the same calls read LMDB or kdb-next. Every form takes --config FILE [--set KEY=VALUE ...]:
  *
- *   store_dump DATA_DIR                      one JSON line per key: key, version, record
- *                                            (decoded by key prefix) or raw value
- *   store_dump DATA_DIR check-password ID    reads a password line on stdin; exit 0 when
- *                                            user ID's password_hash verifies it (crypt_rn)
- *   store_dump DATA_DIR check-secret CID     same for client CID's secret_hash
- *   store_dump DATA_DIR check-machine ID     same for machine user ID's secret_hash
- *   store_dump DATA_DIR set-password ID      reads a password on stdin and stores a new
- *                                            yescrypt password_hash for user ID, the way v2
- *                                            upgrades a hash at sign-in (v1_password_hash kept)
+ *   store_dump                     one JSON line per key: key, version, record (decoded by key
+ *                                  prefix) or raw value
+ *   store_dump raw                 one JSON line per key: key, version, expires_at_ms and the
+ *                                  value's bytes in base64 (two stores print the same lines
+ *                                  when they hold the same bytes at the same versions)
+ *   store_dump check-password ID   reads a password line on stdin; exit 0 when user ID's
+ *                                  password_hash verifies it (crypt_rn)
+ *   store_dump check-secret CID    same for client CID's secret_hash
+ *   store_dump check-machine ID    same for machine user ID's secret_hash
+ *   store_dump set-password ID     reads a password on stdin and stores a new yescrypt
+ *                                  password_hash for user ID, the way v2 upgrades a hash at
+ *                                  sign-in (v1_password_hash kept)
  *
  * Exit 0 / 1 (mismatch) / 2 (usage or store error).
  */
@@ -22,6 +28,7 @@
 #include <string.h>
 
 #include "common/b64.h"
+#include "server/cli.h"
 #include "storage/repo.h"
 
 static const struct {
@@ -138,41 +145,44 @@ static int verify(const char *hash, const char *label)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The record of @it decoded by its key prefix; NULL when it is not one. */
+static json_t *decoded(const struct store_entry *it)
 {
-    if (argc != 2 && argc != 4) {
-        fprintf(stderr,
-                "usage: store_dump DATA_DIR [check-password|check-secret|check-machine ID]\n");
-        return 2;
+    const ProtobufCMessageDescriptor *d = NULL;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        if (strncmp(it->key, kinds[k].prefix, strlen(kinds[k].prefix)) == 0)
+            d = kinds[k].desc;
+    ProtobufCMessage *m =
+        d ? protobuf_c_message_unpack(d, NULL, it->value.len, it->value.data) : NULL;
+    if (m) {
+        json_t *j = to_json(m);
+        protobuf_c_message_free_unpacked(m, NULL);
+        return j;
     }
-    struct store_config cfg = {0};
-    cfg.backend = "lmdb";
-    cfg.data_dir = argv[1];
-    cfg.tenant = 1;
-    cfg.read_only = !(argc == 4 && strcmp(argv[2], "set-password") == 0);
-    struct store *s = NULL;
+    return NULL;
+}
+
+/* Runs what argv asks on @s (argv[1] COMMAND, argv[2] ID, or nothing); the exit status. */
+static int dump(struct store *s, int argc, char **argv)
+{
     struct err e = {0};
-    if (store_open(&cfg, &s, &e) < 0) {
-        fprintf(stderr, "store: %s\n", e.msg);
-        return 2;
-    }
     int rc = 0;
-    if (argc == 4) {
-        if (strcmp(argv[2], "check-secret") == 0) {
+    if (argc == 3) {
+        if (strcmp(argv[1], "check-secret") == 0) {
             Koderid__V2__Client *c = NULL;
-            if (repo_client_get(s, argv[3], &c, &e) < 0) {
+            if (repo_client_get(s, argv[2], &c, &e) < 0) {
                 fprintf(stderr, "client: %s\n", e.msg);
                 rc = 2;
             } else {
-                rc = verify(c->secret_hash, argv[3]);
+                rc = verify(c->secret_hash, argv[2]);
                 koderid__v2__client__free_unpacked(c, NULL);
             }
-        } else if (strcmp(argv[2], "set-password") == 0) {
+        } else if (strcmp(argv[1], "set-password") == 0) {
             Koderid__V2__User *u = NULL;
             char line[256], setting[CRYPT_GENSALT_OUTPUT_SIZE];
             struct crypt_data cd;
             memset(&cd, 0, sizeof cd);
-            if (repo_user_get(s, argv[3], &u, &e) < 0 || !fgets(line, sizeof line, stdin) ||
+            if (repo_user_get(s, argv[2], &u, &e) < 0 || !fgets(line, sizeof line, stdin) ||
                 !crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof setting)) {
                 fprintf(stderr, "set-password: %s\n", e.msg);
                 rc = 2;
@@ -188,18 +198,22 @@ int main(int argc, char **argv)
                 koderid__v2__user__free_unpacked(u, NULL);
         } else {
             Koderid__V2__User *u = NULL;
-            if (repo_user_get(s, argv[3], &u, &e) < 0) {
+            if (repo_user_get(s, argv[2], &u, &e) < 0) {
                 fprintf(stderr, "user: %s\n", e.msg);
                 rc = 2;
             } else {
-                rc = verify(strcmp(argv[2], "check-machine") == 0 ? u->secret_hash
+                rc = verify(strcmp(argv[1], "check-machine") == 0 ? u->secret_hash
                                                                   : u->password_hash,
-                            argv[3]);
+                            argv[2]);
                 koderid__v2__user__free_unpacked(u, NULL);
             }
         }
-        store_close(s);
         return rc;
+    }
+    bool raw = argc == 2 && strcmp(argv[1], "raw") == 0;
+    if (argc == 2 && !raw) {
+        fprintf(stderr, "store_dump: unknown command %s\n", argv[1]);
+        return 2;
     }
     char *after = NULL;
     size_t alen = 0;
@@ -212,18 +226,16 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < l.n; i++) {
             struct store_entry *it = &l.items[i];
-            json_t *o = json_object();
+            json_t *o = json_object(), *rec;
             json_object_set_new(o, "key", json_stringn(it->key, it->klen));
             json_object_set_new(o, "version", json_integer((json_int_t)it->value.version));
-            const ProtobufCMessageDescriptor *d = NULL;
-            for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-                if (strncmp(it->key, kinds[k].prefix, strlen(kinds[k].prefix)) == 0)
-                    d = kinds[k].desc;
-            ProtobufCMessage *m =
-                d ? protobuf_c_message_unpack(d, NULL, it->value.len, it->value.data) : NULL;
-            if (m) {
-                json_object_set_new(o, "record", to_json(m));
-                protobuf_c_message_free_unpacked(m, NULL);
+            if (raw) {
+                char *enc = b64_encode_alloc(it->value.data, it->value.len);
+                json_object_set_new(o, "expires_at_ms", json_integer(it->value.expires_at_ms));
+                json_object_set_new(o, "value", json_string(enc ? enc : ""));
+                free(enc);
+            } else if ((rec = decoded(it))) {
+                json_object_set_new(o, "record", rec);
             } else {
                 json_t *v = json_stringn((const char *)it->value.data, it->value.len);
                 json_object_set_new(o, "raw", v ? v : json_string("(binary)"));
@@ -246,6 +258,23 @@ int main(int argc, char **argv)
             break;
     }
     free(after);
-    store_close(s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_opts o;
+    if (cli_common_args("store_dump", &argc, argv, &o) != 0 || !o.config ||
+        argc > 3) {
+        fprintf(stderr, "usage: store_dump --config FILE [--set KEY=VALUE...] "
+                        "[raw | check-password|check-secret|check-machine|set-password ID]\n");
+        return 2;
+    }
+    bool writes = argc == 3 && strcmp(argv[1], "set-password") == 0;
+    struct cli c;
+    if (cli_open(&c, &o, CLI_STORE | (writes ? 0 : CLI_READ_ONLY)) != 0)
+        return 2;
+    int rc = dump(c.store, argc, argv);
+    cli_close(&c);
     return rc;
 }

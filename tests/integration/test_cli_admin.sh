@@ -47,7 +47,7 @@ expect "grant add without --role" usage_err grant add "${C[@]}" --user u --proje
 expect "grant add with --json twice" usage_err grant add "${C[@]}" --user u --project p --role r --json --json
 expect "a flag with a value" usage_err project list "${C[@]}" --json=yes
 expect "an option without its value" usage_err machine add "${C[@]}" --username
-expect "nothing was created by the usage errors" test ! -e "$WORK/data/data.mdb"
+expect "nothing was created by the usage errors" store_empty "$BIN" "$conf" "$WORK/data"
 
 # ---- option names are exact (getopt_long would take a unique prefix) ----
 expect "user add --user (for --username) exits 2" bash -c "printf 'pw\n' | '$BIN' user add --config '$conf' --user u --email u@example.com --password-stdin >'$out' 2>'$err'; [ \$? = 2 ]"
@@ -55,10 +55,11 @@ expect "...one line naming the option" bash -c "one() { [ \$(wc -l <'$err') = 1 
 expect "client add --redirect (for --redirect-uri) exits 2" usage_err client add "${C[@]}" --name n --type web --redirect https://a/cb
 expect "client list --js (for --json) exits 2" usage_err client list "${C[@]}" --js
 expect "keys list --js exits 2" usage_err keys list "${C[@]}" --js
+expect "user password --password (for --password-stdin) exits 2" usage_err user password "${C[@]}" --user ada --password
 expect "machine add --user (for --username) exits 2" usage_err machine add "${C[@]}" --user s
 expect "--conf (for --config) exits 2" usage_err machine list --conf "$conf"
 expect "a short option exits 2" usage_err machine list "${C[@]}" -j
-expect "nothing was created by them" test ! -e "$WORK/data/data.mdb"
+expect "nothing was created by them" store_empty "$BIN" "$conf" "$WORK/data"
 
 # ---- machine users ----
 expect "machine add exits 0" run 0 machine add "${C[@]}" --username svc-plain --name "Plain service"
@@ -165,7 +166,6 @@ expect "client show -- ID" run 0 client show "${C[@]}" -- stock-api
 expect "--help after -- is an argument, not help" usage_err machine list "${C[@]}" -- --help
 
 # ---- an imported store (orgs, no default): the hint names the command's own flag ----
-if [ "${KODER_TEST_STORE:-lmdb}" = lmdb ]; then # a second store: lmdb only
 # The backup without meta/default is what import-zitadel leaves: orgs and projects from v1.
 /usr/bin/python3 - "$WORK/b1.bak" "$WORK/imported.bak" <<'PY'
 import hashlib, struct, sys
@@ -181,8 +181,7 @@ while d[p:p+1] == b'E':
 body = b''.join(out) + b'Z' + struct.pack('>Q', n)
 open(sys.argv[2], 'wb').write(body + hashlib.sha256(body).digest())
 PY
-write_config "$WORK/imp.conf" "password.yescrypt_cost = 3"
-sed -i "s|^data_dir = .*|data_dir = $WORK/imp|" "$WORK/imp.conf"
+write_config_at "$WORK/imp" "$WORK/imp.conf" "password.yescrypt_cost = 3" # a second store
 mkdir -p "$WORK/imp"
 expect "the imported-like store restores" run 0 import-backup --config "$WORK/imp.conf" "$WORK/imported.bak"
 expect "user add without --org: exit 1, the hint says --org (user add has no --project)" bash -c "! printf 'pw\n' | '$BIN' user add --config '$WORK/imp.conf' --username u2 --email u2@example.com --password-stdin >'$out' 2>'$err' && [ \$(wc -l <'$err') = 1 ] && grep -q 'give --org ID' '$err' && ! grep -q -- '--project' '$err'"
@@ -191,7 +190,6 @@ expect "machine add without --org: the hint says --org" bash -c "! '$BIN' machin
 org=$("$BIN" project list --config "$WORK/imp.conf" --json | jq -r '.[0].org_id')
 expect "machine add --org ORG works there" run 0 machine add --config "$WORK/imp.conf" --username m2 --org "$org"
 expect "api add --project works there" run 0 api add --config "$WORK/imp.conf" --name a2 --project "$proj"
-fi
 
 # ---- end to end: serve, then the token endpoint and introspection ----
 start_server "$conf"
@@ -232,15 +230,32 @@ expect "a wrong API secret: 401" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_
 # wants r||s: node's crypto signs this one (node is what scripts/deps.sh installs for tests).
 wrong_key=$(jwt "$WORK/m.key" "$api_kid" stock-api stock-api "$ISSUER") # kid of the EC key, RSA-signed
 expect "private_key_jwt signed by another key than the kid's: 401" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_code}' -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode 'client_assertion=$wrong_key' --data-urlencode 'token=$opaque' '$INTROSPECT') = 401 ]"
-es=$(node -e '
+es_sign='
     const c = require("crypto"), fs = require("fs");
     const [key, kid, iss, aud] = process.argv.slice(1);
     const b = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
     const now = Math.floor(Date.now() / 1000);
     const input = b({ alg: "ES256", kid }) + "." + b({ iss, sub: iss, aud, iat: now, exp: now + 60, jti: c.randomUUID() });
     const sig = c.sign("sha256", Buffer.from(input), { key: fs.readFileSync(key), dsaEncoding: "ieee-p1363" });
-    process.stdout.write(input + "." + sig.toString("base64url"));' "$WORK/ec.key" "$api_kid" stock-api "$ISSUER")
+    process.stdout.write(input + "." + sig.toString("base64url"));'
+es=$(node -e "$es_sign" "$WORK/ec.key" "$api_kid" stock-api "$ISSUER")
 expect "private_key_jwt (ES256) with the key registered by api add introspects" bash -c "[ \$(curl -sS -o '$out' -w '%{http_code}' -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode 'client_assertion=$es' --data-urlencode 'token=$opaque' '$INTROSPECT') = 200 ] && jq -e '.active==true' '$out' >/dev/null"
+
+# api key: a rotation while serve runs (an RSA key added, the EC one removed)
+expect "api key add on a basic app exits 1" run 1 api key add "${C[@]}" --client-id "$api_id" --public-key-file "$WORK/m.pub"
+expect "...one line saying why" bash -c "[ \$(wc -l <'$err') = 1 ] && grep -q 'private_key_jwt' '$err'"
+expect "api key add (RSA) --json" run 0 api key add "${C[@]}" --client-id stock-api --public-key-file "$WORK/m.pub" --json
+expect "...key id, client id, RS256" jqe '(.key_id|test("^[0-9]{18}$")) and .client_id=="stock-api" and .alg=="RS256" and .expires_at==0' "$out"
+api_kid2=$(jq -r .key_id "$out")
+expect "api key list: both keys" bash -c "'$BIN' api key list --config '$conf' --client-id stock-api | cut -f1 | sort | tr '\n' ' ' | grep -qx \"\$(printf '%s\n' $api_kid $api_kid2 | sort | tr '\n' ' ')\""
+rsa_assertion=$(jwt "$WORK/m.key" "$api_kid2" stock-api stock-api "$ISSUER")
+expect "private_key_jwt with the new RSA key introspects" bash -c "[ \$(curl -sS -o '$out' -w '%{http_code}' -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode 'client_assertion=$rsa_assertion' --data-urlencode 'token=$opaque' '$INTROSPECT') = 200 ] && jq -e '.active==true' '$out' >/dev/null"
+expect "api key remove (the EC key)" run 0 api key remove "${C[@]}" --client-id stock-api --key-id "$api_kid"
+es2=$(node -e "$es_sign" "$WORK/ec.key" "$api_kid" stock-api "$ISSUER")
+expect "...an assertion signed by the removed key is refused at once (401)" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_code}' -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode 'client_assertion=$es2' --data-urlencode 'token=$opaque' '$INTROSPECT') = 401 ]"
+expect "api key remove of an unknown key exits 1" run 1 api key remove "${C[@]}" --client-id stock-api --key-id "$api_kid"
+expect "api key list of an unknown client exits 1" run 1 api key list "${C[@]}" --client-id nope
+expect "...one line" one_line_err
 
 # machine secret while serve runs: the old secret stops at once, the new one works
 expect "machine secret --json" run 0 machine secret "${C[@]}" --user svc-api --json
@@ -249,8 +264,8 @@ new_secret=$(jq -r .client_secret "$out")
 expect "the old secret is refused at once (it was verified and cached before)" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_code}' -u 'svc-api:$m_secret' -d grant_type=client_credentials '$TOKEN') = 401 ]"
 expect "the new secret works" bash -c "[ \$(curl -sS -o /dev/null -w '%{http_code}' -u 'svc-api:$new_secret' -d grant_type=client_credentials '$TOKEN') = 200 ]"
 
-stop_server
-expect "serve stopped cleanly" true
+expect "serve stops cleanly (exit 0)" stop_server
+expect "no sanitizer report in the server log" bash -c "! grep -qE 'runtime error:|Sanitizer' '$LOG'"
 expect "no secret in the server log" bash -c "! grep -qE '$m_secret|$new_secret|$jwt_secret|$api_secret' '$LOG'"
 expect "no secret stored in clear" bash -c "! grep -rqaE '$m_secret|$new_secret|$api_secret' '$WORK/data' '$WORK/b1.bak'"
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Integration test of `import-zitadel` against a real PostgreSQL 15 loaded with v1's dumps
 # (../shared/fixtures/zitadel). TAP output. Args: GATEWAY STORE_DUMP.
+# Every store is read back with STORE_DUMP through its config, so the test runs on LMDB and,
+# under tests/kdbnext/run.sh --gateway-env, on kdb-next with a tenant per data dir
+# (tests/lib/stores.sh).
 set -uo pipefail
 
 gw=$1
@@ -10,6 +13,8 @@ src=${KODER_SRC:-$(cd "$here/../.." && pwd)}
 fx=${KODER_FIXTURES:-$src/../shared/fixtures/zitadel}
 pg=$here/pg.sh
 py=/usr/bin/python3
+source "$here/../lib/stores.sh"
+store_conf_own_tenant
 
 n=0
 failed=0
@@ -44,19 +49,19 @@ done
 dsn() { "$pg" dsn "$pgdir" "$1"; }
 sql() { local db=$1; shift; "$pg" psql "$pgdir" "$db" -qAt -c "$*"; }
 
-conf() { # name -> config file with its own data dir
+conf() { # name -> config file with its own data dir (and store)
   mkdir -p "$tmp/$1"
-  printf 'data_dir = %s/%s/data\nmaster_key_file = %s/%s/master.key\n' "$tmp" "$1" "$tmp" "$1" \
-    >"$tmp/$1/gw.conf"
+  { store_conf "$tmp/$1/data"; echo "master_key_file = $tmp/$1/master.key"; } >"$tmp/$1/gw.conf"
   echo "$tmp/$1/gw.conf"
 }
 imp() { # config, args... -> stdout in $tmp/out, stderr in $tmp/err, returns exit status
   local c=$1; shift
   "$gw" import-zitadel --config "$c" "$@" >"$tmp/out" 2>"$tmp/err"
 }
-mdbdump() { mdb_dump -a "$1" 2>/dev/null; }
+# The store of a config, every byte and version (two stores holding the same print the same).
+snap() { "$dump" --config "$1" raw; }
 # The store as JSON lines without versions (content only).
-content() { "$dump" "$1" | "$py" -c 'import json,sys
+content() { "$dump" --config "$1" | "$py" -c 'import json,sys
 for l in sys.stdin:
     o=json.loads(l); o.pop("version",None); print(json.dumps(o,sort_keys=True))'; }
 jq_report() { "$py" -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$3"; }
@@ -69,7 +74,7 @@ D=$tmp/main/data
 imp "$C" --dsn "$(dsn inv)" --dry-run
 st=$?
 check "dry run on an empty store exits 0" test $st = 0
-check "dry run leaves no store behind" test ! -e "$D/data.mdb"
+check "dry run leaves no store behind" store_empty "$gw" "$C" "$D"
 check "dry run plans 65 client creations" test "$(grep -c '^plan create    client' "$tmp/out")" = 65
 
 # ---- import the Koder inventory ----
@@ -80,7 +85,7 @@ st=$?
 pgdump inv >"$tmp/pg2.sql"
 check "v1's database is not modified by the import (pg_dump before = after)" cmp "$tmp/pg1.sql" "$tmp/pg2.sql"
 check "import exits 0" test $st = 0
-"$dump" "$D" >"$tmp/d1.jsonl"
+"$dump" --config "$C" >"$tmp/d1.jsonl"
 check "report: 62 OIDC and 3 API clients, complete" test \
   "$(jq_report x 'r["summary"]["oidc_clients"], r["summary"]["api_clients"], r["complete"]' "$tmp/r1.json")" = "62 3 True"
 check "store: 62 OIDC and 3 API client records" "$py" -c '
@@ -150,22 +155,22 @@ assert "sigkey/250000000048385657" not in r
 pw=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["users"]["root"]["password"])' "$secrets")
 oldpw=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["users"]["root"]["old_password_must_fail"])' "$secrets")
 check "root's current password verifies against the imported hash (crypt_rn)" \
-  sh -c 'printf "%s\n" "$1" | "$2" "$3" check-password 250000000593828015' _ "$pw" "$dump" "$D"
+  sh -c 'printf "%s\n" "$1" | "$2" --config "$3" check-password 250000000593828015' _ "$pw" "$dump" "$C"
 check "root's old password does not" \
-  sh -c '! printf "%s\n" "$1" | "$2" "$3" check-password 250000000593828015' _ "$oldpw" "$dump" "$D"
-check "platform-admin's secret verifies" sh -c '"$1" -c "import json,sys; print(json.load(open(sys.argv[1]))[\"machines\"][\"platform-admin\"][\"secret\"])" "$2" | "$3" "$4" check-machine 250000000600618599' _ "$py" "$secrets" "$dump" "$D"
+  sh -c '! printf "%s\n" "$1" | "$2" --config "$3" check-password 250000000593828015' _ "$oldpw" "$dump" "$C"
+check "platform-admin's secret verifies" sh -c '"$1" -c "import json,sys; print(json.load(open(sys.argv[1]))[\"machines\"][\"platform-admin\"][\"secret\"])" "$2" | "$3" --config "$4" check-machine 250000000600618599' _ "$py" "$secrets" "$dump" "$C"
 check "every client secret in secrets.json verifies against its imported hash; a wrong one does not" "$py" -c '
 import json,subprocess,sys
 s=json.load(open(sys.argv[1]))["clients"]
 n=0
 for cid,sec in s.items():
     if not isinstance(sec,str): continue
-    r=subprocess.run([sys.argv[2],sys.argv[3],"check-secret",cid],input=sec+"\n",text=True)
+    r=subprocess.run([sys.argv[2],"--config",sys.argv[3],"check-secret",cid],input=sec+"\n",text=True)
     assert r.returncode==0, cid
     n+=1
-r=subprocess.run([sys.argv[2],sys.argv[3],"check-secret","250000000173052295"],input="wrong\n",text=True)
+r=subprocess.run([sys.argv[2],"--config",sys.argv[3],"check-secret","250000000173052295"],input="wrong\n",text=True)
 assert r.returncode==1
-print(n)' "$secrets" "$dump" "$D"
+print(n)' "$secrets" "$dump" "$C"
 check "report names the personal access token to re-issue, with user and expiry" "$py" -c '
 import json,sys
 r=json.load(open(sys.argv[1]))
@@ -177,12 +182,12 @@ assert r["tables"]["stale"]==[] and "projections.users14" in r["tables"]["used"]
 assert r["counts"]["client"]["create"]==65' "$tmp/r1.json"
 
 # ---- re-import: nothing changes ----
-mdbdump "$D" >"$tmp/m1"
+snap "$C" >"$tmp/m1"
 imp "$C" --dsn "$(dsn inv)" --report "$tmp/r2.json"
 st=$?
-mdbdump "$D" >"$tmp/m2"
+snap "$C" >"$tmp/m2"
 check "re-import exits 0" test $st = 0
-check "re-import leaves a byte-identical store (mdb_dump, versions included)" cmp "$tmp/m1" "$tmp/m2"
+check "re-import leaves a byte-identical store (every value and version)" cmp "$tmp/m1" "$tmp/m2"
 check "re-import plans everything unchanged" test \
   "$(jq_report x 'r["counts"]["client"]["unchanged"], r["counts"]["user"]["unchanged"], sum(v["create"]+v["update"]+v["delete"] for v in r["counts"].values())' "$tmp/r2.json")" = "65 2 0"
 
@@ -193,7 +198,7 @@ sql inv "DELETE FROM projections.apps7 WHERE id = '250000000172570107'"
 sql inv "UPDATE projections.users14_humans SET display_name = 'Root The Admin' WHERE user_id = '250000000593828015'"
 imp "$C" --dsn "$(dsn inv)" --dry-run
 st=$?
-mdbdump "$D" >"$tmp/m3"
+snap "$C" >"$tmp/m3"
 expect "dry run after v1 changes exits 0 and writes nothing" '[ $st = 0 ] && cmp -s "$tmp/m1" "$tmp/m3"'
 expect "dry run plans the updates, the deletion and the unchanged" '
   grep -q "^plan update    client      250000000153580795@koder_cloud" "$tmp/out" &&
@@ -204,7 +209,7 @@ expect "dry run plans the updates, the deletion and the unchanged" '
 
 imp "$C" --dsn "$(dsn inv)"
 st=$?
-"$dump" "$D" >"$tmp/d2.jsonl"
+"$dump" --config "$C" >"$tmp/d2.jsonl"
 check "second import applies the changes (redirects, inactive app disabled, deleted app gone)" "$py" -c '
 import json,sys
 r={}
@@ -218,17 +223,17 @@ assert r["user/250000000593828015"]["display_name"]=="Root The Admin"
 ' "$tmp/d2.jsonl"
 
 # ---- a password v2 upgraded is kept while v1's stays; a new v1 password wins ----
-printf '%s\n' "$pw" | "$dump" "$D" set-password 250000000593828015
+printf '%s\n' "$pw" | "$dump" --config "$C" set-password 250000000593828015
 imp "$C" --dsn "$(dsn inv)"
 expect "v2's upgraded hash survives a re-import while v1's hash is unchanged" '
-  "$dump" "$D" | grep "\"key\":\"user/250000000593828015\"" | grep -F "\"password_hash\":\"\$y\$" >/dev/null &&
-  printf "%s\n" "$pw" | "$dump" "$D" check-password 250000000593828015'
+  "$dump" --config "$C" | grep "\"key\":\"user/250000000593828015\"" | grep -F "\"password_hash\":\"\$y\$" >/dev/null &&
+  printf "%s\n" "$pw" | "$dump" --config "$C" check-password 250000000593828015'
 
 sql inv "INSERT INTO eventstore.events2 (instance_id, aggregate_type, aggregate_id, event_type, sequence, revision, created_at, payload, creator, owner, position, in_tx_order) VALUES ('250000000005498548', 'user', '250000000593828015', 'user.human.password.changed', 3, 1, '2024-03-03 09:00:00+00', '{\"encodedHash\": \"\$2a\$14\$DJo9xe5/BmmFzoSJARYQJe2vChsDqYKW/DlHJF4wz6XKtL20O0KWi\"}'::jsonb, 'test', '250000000008094913', 1700000003, 0)"
 imp "$C" --dsn "$(dsn inv)"
 expect "a newer v1 password event replaces it (old password works again, current does not)" '
-  printf "%s\n" "$oldpw" | "$dump" "$D" check-password 250000000593828015 &&
-  ! printf "%s\n" "$pw" | "$dump" "$D" check-password 250000000593828015'
+  printf "%s\n" "$oldpw" | "$dump" --config "$C" check-password 250000000593828015 &&
+  ! printf "%s\n" "$pw" | "$dump" --config "$C" check-password 250000000593828015'
 
 
 # ---- records created in v2 are never touched ----
@@ -237,10 +242,10 @@ C2=$(conf v2rec)
   --client-id "250000000188710554@koder_cloud" --json >"$tmp/v2client.json" 2>"$tmp/err"
 printf 'v2-password-1\n' | "$gw" user add --config "$C2" --username root --email root@v2.example \
   --password-stdin >"$tmp/v2user.id" 2>>"$tmp/err"
-before=$("$dump" "$tmp/v2rec/data" | grep '"key":"client/250000000188710554@koder_cloud"')
+before=$("$dump" --config "$C2" | grep '"key":"client/250000000188710554@koder_cloud"')
 imp "$C2" --dsn "$(dsn inv)" --report "$tmp/r3.json"
 st=$?
-after=$("$dump" "$tmp/v2rec/data" | grep '"key":"client/250000000188710554@koder_cloud"')
+after=$("$dump" --config "$C2" | grep '"key":"client/250000000188710554@koder_cloud"')
 expect "a v2 client holding a v1 client_id is left untouched (exit 1, reported)" '
   [ $st = 1 ] && [ -n "$before" ] && [ "$before" = "$after" ] &&
   grep -q "skipped app 250000000188710554@koder_cloud: not written: a record created in v2" "$tmp/out"'
@@ -249,16 +254,16 @@ expect "a v1 user whose login name a v2 user holds is not written; the v2 user k
   [ -n "$v2uid" ] &&
   grep -q "skipped user 250000000593828015: not written: login name .root. belongs to user $v2uid created in v2" "$tmp/out" &&
   grep -q "skipped grant 250000000608074760: not written: depends on user 250000000593828015" "$tmp/out" &&
-  ! "$dump" "$tmp/v2rec/data" | grep "\"key\":\"user/250000000593828015\"" >/dev/null &&
-  "$dump" "$tmp/v2rec/data" | grep "\"key\":\"login/root\",\"version\":[0-9]*,\"raw\":\"$v2uid\"" >/dev/null &&
-  printf "v2-password-1\n" | "$dump" "$tmp/v2rec/data" check-password "$v2uid"'
+  ! "$dump" --config "$C2" | grep "\"key\":\"user/250000000593828015\"" >/dev/null &&
+  "$dump" --config "$C2" | grep "\"key\":\"login/root\",\"version\":[0-9]*,\"raw\":\"$v2uid\"" >/dev/null &&
+  printf "v2-password-1\n" | "$dump" --config "$C2" check-password "$v2uid"'
 
 # ---- unknown and stale table versions ----
 sql unknown "ALTER TABLE projections.users14 RENAME TO users15; ALTER TABLE projections.users14_humans RENAME TO users15_humans; ALTER TABLE projections.users14_machines RENAME TO users15_machines"
-mdbdump "$D" >"$tmp/m4"
+snap "$C" >"$tmp/m4"
 imp "$C" --dsn "$(dsn unknown)" --report "$tmp/r4.json"
 st=$?
-mdbdump "$D" >"$tmp/m5"
+snap "$C" >"$tmp/m5"
 expect "a table only in an unknown version stops before writing (exit 1, names it)" '
   [ $st = 1 ] && cmp -s "$tmp/m4" "$tmp/m5" &&
   grep -q "projections.users15 (supported: users14)" "$tmp/err" && [ $(wc -l <"$tmp/err") = 1 ] &&
@@ -277,14 +282,14 @@ legacy=$("$py" -c 'import base64; print(base64.b64encode(b"$2a$14$DJo9xe5/BmmFzo
 sql stale "INSERT INTO eventstore.events2 (instance_id, aggregate_type, aggregate_id, event_type, sequence, revision, created_at, payload, creator, owner, position, in_tx_order) VALUES ('250000000005498548', 'user', '250000000593828015', 'user.password.changed', 3, 1, '2024-03-03 09:00:00+00', '{\"secret\": {\"CryptoType\": 1, \"Algorithm\": \"bcrypt\", \"KeyID\": \"\", \"Crypted\": \"$legacy\"}}'::jsonb, 'test', '250000000008094913', 1700000003, 0)"
 imp "$C4" --dsn "$(dsn stale)"
 expect "a legacy CryptoValue password event (v1 user.password.changed) is imported as its bcrypt hash" '
-  printf "%s\n" "$oldpw" | "$dump" "$tmp/stale/data" check-password 250000000593828015'
+  printf "%s\n" "$oldpw" | "$dump" --config "$C4" check-password 250000000593828015'
 sql stale "INSERT INTO eventstore.events2 (instance_id, aggregate_type, aggregate_id, event_type, sequence, revision, created_at, payload, creator, owner, position, in_tx_order) VALUES ('250000000005498548', 'user', '250000000593828015', 'user.human.password.hash.updated', 4, 1, '2024-03-04 09:00:00+00', '{\"encodedHash\": \"\$argon2id\$v=19\$m=4096,t=3,p=1\$c2FsdHNhbHQ\$aGFzaGhhc2hoYXNoaGFzaA\"}'::jsonb, 'test', '250000000008094913', 1700000004, 0)"
 imp "$C4" --dsn "$(dsn stale)" --report "$tmp/r7.json"
 st=$?
 expect "an argon2 hash is recognized, reported, and the user imported without it (exit 0)" '
   [ $st = 0 ] && grep -q "skipped password 250000000593828015 .*argon2 hash: v2 (libxcrypt) cannot verify it" "$tmp/out" &&
-  "$dump" "$tmp/stale/data" | grep "\"key\":\"user/250000000593828015\"" | grep "\"password_hash\":\"\"" >/dev/null &&
-  ! printf "%s\n" "$oldpw" | "$dump" "$tmp/stale/data" check-password 250000000593828015'
+  "$dump" --config "$C4" | grep "\"key\":\"user/250000000593828015\"" | grep "\"password_hash\":\"\"" >/dev/null &&
+  ! printf "%s\n" "$oldpw" | "$dump" --config "$C4" check-password 250000000593828015'
 
 # ---- several instances ----
 C5=$(conf multi)
@@ -334,7 +339,7 @@ expect "a pgpass file supplies it; the password is in no output or report" '
 C6=$(conf crash)
 KODER_TEST_IMPORT_KILL_AFTER=40 "$gw" import-zitadel --config "$C6" --dsn "$(dsn inv)" >/dev/null 2>&1
 st=$?
-n_half=$("$dump" "$tmp/crash/data" | grep -c '"key":"client/')
+n_half=$("$dump" --config "$C6" | grep -c '"key":"client/')
 imp "$C6" --dsn "$(dsn inv)"
 st2=$?
 expect "an import killed half way completes when run again (exit 0)" '
@@ -343,7 +348,7 @@ expect "an import killed half way completes when run again (exit 0)" '
 C7=$(conf clean)
 imp "$C7" --dsn "$(dsn inv)"
 check "after the re-run the crashed store holds exactly what a clean import writes" \
-  cmp <(content "$tmp/clean/data") <(content "$tmp/crash/data")
+  cmp <(content "$C7") <(content "$C6")
 
 # ---- the real Zitadel v4 dump ----
 C8=$(conf fresh)
@@ -358,7 +363,7 @@ assert len(p)==1 and p[0]["id"]=="338293185506377731" and p[0]["login_name"]=="l
 assert r["summary"]["oidc_clients"]==2 and r["summary"]["api_clients"]==3 and r["summary"]["users"]==3
 assert r["not_carried"]["oidc_sessions"]==4' "$tmp/r6.json"
 check "its admin's password Password1! verifies" \
-  sh -c 'printf "Password1!\n" | "$1" "$2" check-password 338293185506246659' _ "$dump" "$tmp/fresh/data"
+  sh -c 'printf "Password1!\n" | "$1" --config "$2" check-password 338293185506246659' _ "$dump" "$C8"
 check "fresh: '' secrets and logout URIs read as empty, API apps private_key_jwt" "$py" -c '
 import json,sys
 r={}
@@ -367,7 +372,7 @@ for l in open(sys.argv[1]):
 c=r["client/338293453119029251"]; assert c["secret_hash"]=="" and c["back_channel_logout_uri"]=="" and c["auth_method"]==2 and c["login_version"]==1
 a=r["client/338293186696839171"]; assert a["kind"]==1 and a["auth_method"]==3 and a["secret_hash"]==""
 u=r["user/338293185506246659"]; assert u["login_name"]=="zitadel-admin@zitadel.localhost" and u["login_names"]==["zitadel-admin@zitadel.localhost"]
-assert "sigkey/338293186697101315" not in r' <("$dump" "$tmp/fresh/data")
+assert "sigkey/338293186697101315" not in r' <("$dump" --config "$C8")
 # v1 active again: the active web key is published for the longest token lifetime + 1 h.
 sql fresh "INSERT INTO eventstore.events2 (instance_id, aggregate_type, aggregate_id, event_type, sequence, revision, created_at, payload, creator, owner, position, in_tx_order) VALUES ('338293185505656835', 'oidc_session', 'test-session', 'oidc_session.added', 1, 1, now(), '{}'::jsonb, 'test', '338293185505722371', 1800000000, 0)"
 imp "$C8" --dsn "$(dsn fresh)"
@@ -379,7 +384,7 @@ for l in open(sys.argv[1]):
 k=r["sigkey/338293186697101315"]
 assert k["public_pem"].startswith("-----BEGIN PUBLIC KEY-----") and k["alg"]=="RS256" and k["private_enc"]==""
 assert abs(k["publish_until"]-(time.time()+13*3600))<120, k["publish_until"]
-assert "sigkey/338293186797502467" not in r' <("$dump" "$tmp/fresh/data")
+assert "sigkey/338293186797502467" not in r' <("$dump" --config "$C8")
 
 echo "1..$n"
 exit $((failed > 0))

@@ -368,6 +368,39 @@ static void test_throttle_threads(void **state)
     oidc_throttle_free(t);
 }
 
+/* The rule for a password a user or an operator sets. */
+static void test_policy(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    char big[OIDC_PASSWORD_MAX + 2];
+    assert_int_equal(oidc_password_policy_check("12345678", &e), 0);
+    assert_int_equal(oidc_password_policy_check("correct horse battery", &e), 0);
+    assert_int_equal(oidc_password_policy_check("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                                "\xc3\xa9\xc3\xa9",
+                                                &e),
+                     0); /* 8 characters, 16 bytes */
+    assert_int_equal(oidc_password_policy_check("1234567", &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "at least 8 characters"));
+    assert_int_equal(oidc_password_policy_check("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                                "\xc3\xa9",
+                                                &e),
+                     -E_INVALID); /* 7 characters, 14 bytes */
+    assert_int_equal(oidc_password_policy_check("        ", &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check("", &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check(NULL, &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check("1234\t5678", &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "control characters"));
+    assert_int_equal(oidc_password_policy_check("12345678\x7f", &e), -E_INVALID);
+    memset(big, 'a', sizeof big - 1);
+    big[OIDC_PASSWORD_MAX] = '\0';
+    assert_int_equal(oidc_password_policy_check(big, &e), 0);
+    big[OIDC_PASSWORD_MAX] = 'a';
+    big[OIDC_PASSWORD_MAX + 1] = '\0';
+    assert_int_equal(oidc_password_policy_check(big, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "too long"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_throttle_backoff),
         cmocka_unit_test(test_throttle_bounded),
         cmocka_unit_test(test_throttle_threads),
+        cmocka_unit_test(test_policy),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
     return cmocka_run_group_tests(tests, NULL, NULL);
