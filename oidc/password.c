@@ -223,8 +223,7 @@ int oidc_password_policy_load(struct store *s, const char *org_id,
     if (org_id && *org_id && !strchr(org_id, '/') && repo_key(key, "pwpolicy/org/%s", org_id) >= 0)
         r = repo_get(s, key, &koderid__v2__password_policy__descriptor, &m, NULL, e);
     if (r == -E_NOTFOUND)
-        r = repo_get(s, "pwpolicy/default", &koderid__v2__password_policy__descriptor, &m, NULL,
-                     e);
+        r = repo_get(s, "pwpolicy/default", &koderid__v2__password_policy__descriptor, &m, NULL, e);
     if (r == -E_NOTFOUND) {
         err_clear(e);
         return 0;

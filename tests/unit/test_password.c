@@ -14,13 +14,13 @@
 #include <cmocka.h>
 #include <crypt.h>
 
+#include "fixture_tmp.h"
 #include "oidc/hashq.h"
 #include "oidc/oidc.h"
 #include "oidc/password.h"
 #include "oidc/throttle.h"
 #include "storage/repo.h"
 #include "storage/store.h"
-#include "fixture_tmp.h"
 
 static char *mkhash(const char *prefix, unsigned long cost, const char *pw)
 {
@@ -381,14 +381,14 @@ static void test_policy(void **state)
     assert_int_equal(oidc_password_policy_check("12345678", NULL, &e), 0);
     assert_int_equal(oidc_password_policy_check("correct horse battery", NULL, &e), 0);
     assert_int_equal(oidc_password_policy_check("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                                                "\xc3\xa9\xc3\xa9", NULL,
-                                                &e),
+                                                "\xc3\xa9\xc3\xa9",
+                                                NULL, &e),
                      0); /* 8 characters, 16 bytes */
     assert_int_equal(oidc_password_policy_check("1234567", NULL, &e), -E_INVALID);
     assert_non_null(strstr(e.msg, "at least 8 characters"));
     assert_int_equal(oidc_password_policy_check("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-                                                "\xc3\xa9", NULL,
-                                                &e),
+                                                "\xc3\xa9",
+                                                NULL, &e),
                      -E_INVALID); /* 7 characters, 14 bytes */
     assert_int_equal(oidc_password_policy_check("        ", NULL, &e), -E_INVALID);
     assert_int_equal(oidc_password_policy_check("", NULL, &e), -E_INVALID);
@@ -404,7 +404,6 @@ static void test_policy(void **state)
     assert_int_equal(oidc_password_policy_check(big, NULL, &e), -E_INVALID);
     assert_non_null(strstr(e.msg, "too long"));
 }
-
 
 #define E6 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" /* 6 characters, 12 bytes */
 
