@@ -11,7 +11,7 @@
 # client_credentials with client_secret_basic and a JWT (RS256) or opaque access token: one
 # Node process (one core), its defaults (in-memory store, plain secret comparison, no log).
 #
-# usage: bench/grants.sh [DURATION_S] [CONNECTIONS]   (defaults 10, 32)
+# usage: [POOL_PER_S=5000] bench/grants.sh [DURATION_S] [CONNECTIONS]   (defaults 10, 32)
 # needs: wrk, openssl, curl, jq, node; a build in ./build (built here if missing).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -119,8 +119,9 @@ table=$(
       op_stop
     done
   fi
-  # Pools sized for at most 1000 req/s; an exhausted pool shows as non-2xx answers.
-  pool=$((dur * 1000))
+  # Pools of single-use tokens/codes, POOL_PER_S per second of the run (default 5000: group
+  # commit took the code exchange past the old 1000); an exhausted pool shows as non-2xx.
+  pool=$((dur * ${POOL_PER_S:-5000}))
   seed rt "$web_id" "$user_id" "$pool" >"$work/rt.txt"
   wrk -t$wt -c"$conns" -d"${dur}s" --latency -s bench/pool.lua "$gw" -- \
     "$work/rt.txt" $wt "grant_type=refresh_token&refresh_token=" "$web_auth" |

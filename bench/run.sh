@@ -38,6 +38,9 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
   echo "master_key_file = $work/master.key"
   echo "workers = $threads"
 } >"$work/gw.conf"
+# One client, so that an Origin header can be an allowed CORS origin (https://app.example).
+build/server/koder-id-v2-gateway client add --config "$work/gw.conf" --name bench --type spa \
+  --redirect-uri https://app.example/cb >/dev/null
 # The access log is part of what a request costs: it stays on, written to a file.
 build/server/koder-id-v2-gateway serve --config "$work/gw.conf" 2>"$work/gw.log" &
 pids+=($!)
@@ -58,14 +61,20 @@ for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$st_port/" >/dev/null && bre
 jwks_bytes=$(curl -sf "$gw/oauth/v2/keys" | wc -c)
 
 names=("h2o static body (bench/static_h2o)" "gateway discovery" "gateway JWKS"
-  "gateway /healthz" "gateway /readyz (worker pool + store ping)")
+  "gateway /healthz" "gateway /readyz (worker pool + store ping)"
+  "gateway discovery, allowed CORS Origin" "gateway JWKS, allowed CORS Origin")
 urls=("http://127.0.0.1:$st_port/.well-known/openid-configuration"
-  "$gw/.well-known/openid-configuration" "$gw/oauth/v2/keys" "$gw/healthz" "$gw/readyz")
+  "$gw/.well-known/openid-configuration" "$gw/oauth/v2/keys" "$gw/healthz" "$gw/readyz"
+  "$gw/.well-known/openid-configuration" "$gw/oauth/v2/keys")
+# A request header per target ("" = none): the CORS rows send a registered Origin.
+hdrs=("" "" "" "" "" "Origin: https://app.example" "Origin: https://app.example")
+curl -sfI -H "${hdrs[5]}" "${urls[5]}" | grep -qi '^access-control-allow-origin: https://app.example' ||
+  { echo "bench: the CORS rows would not be allowed" >&2; exit 1; }
 
 declare -A res
 for r in $(seq 1 "$rounds"); do
   for i in "${!urls[@]}"; do
-    out=$(wrk -t"$wrk_threads" -c"$conns" -d"${dur}s" --latency "${urls[$i]}")
+    out=$(wrk -t"$wrk_threads" -c"$conns" -d"${dur}s" --latency ${hdrs[$i]:+-H "${hdrs[$i]}"} "${urls[$i]}")
     rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
     p50=$(echo "$out" | awk '$1=="50%" {print $2}')
     p99=$(echo "$out" | awk '$1=="99%" {print $2}')

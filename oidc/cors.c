@@ -21,13 +21,16 @@
 
 #define SCAN_PAGE 500
 
+/* Every answer of the loop thread looks here: lengths first, so most paths cost six compares
+ * of a size_t. */
+#define PATH(p) p, sizeof(p) - 1
 static const struct oidc_cors_endpoint endpoints[] = {
-    {"/oauth/v2/token", "POST", "Authorization, Content-Type", "WWW-Authenticate"},
-    {"/oidc/v1/userinfo", "GET, POST", "Authorization, Content-Type", "WWW-Authenticate"},
-    {"/oauth/v2/introspect", "POST", "Authorization, Content-Type", "WWW-Authenticate"},
-    {"/oauth/v2/revoke", "POST", "Authorization, Content-Type", "WWW-Authenticate"},
-    {OIDC_PATH_DISCOVERY, "GET", NULL, NULL},
-    {OIDC_PATH_JWKS, "GET", NULL, NULL},
+    {PATH("/oauth/v2/token"), "POST", "Authorization, Content-Type", "WWW-Authenticate"},
+    {PATH("/oidc/v1/userinfo"), "GET, POST", "Authorization, Content-Type", "WWW-Authenticate"},
+    {PATH("/oauth/v2/introspect"), "POST", "Authorization, Content-Type", "WWW-Authenticate"},
+    {PATH("/oauth/v2/revoke"), "POST", "Authorization, Content-Type", "WWW-Authenticate"},
+    {PATH(OIDC_PATH_DISCOVERY), "GET", NULL, NULL},
+    {PATH(OIDC_PATH_JWKS), "GET", NULL, NULL},
 };
 
 const struct oidc_cors_endpoint *oidc_cors_endpoint(const char *path, size_t len)
@@ -35,7 +38,7 @@ const struct oidc_cors_endpoint *oidc_cors_endpoint(const char *path, size_t len
     if (!path)
         return NULL;
     for (size_t i = 0; i < ARRAY_SIZE(endpoints); i++)
-        if (strlen(endpoints[i].path) == len && memcmp(endpoints[i].path, path, len) == 0)
+        if (endpoints[i].path_len == len && memcmp(endpoints[i].path, path, len) == 0)
             return &endpoints[i];
     return NULL;
 }
@@ -176,7 +179,9 @@ void oidc_cors_free(struct oidc_cors *c)
     free(c);
 }
 
-int oidc_cors_set(struct oidc_cors *c, const char *const *uris, size_t n, struct err *e)
+/* Builds the set of @uris' origins and installs it; *ret_count (may be NULL) its size. */
+static int replace(struct oidc_cors *c, const char *const *uris, size_t n, size_t *ret_count,
+                   struct err *e)
 {
     struct origin_set *set = set_new(n);
     if (!set)
@@ -186,8 +191,15 @@ int oidc_cors_set(struct oidc_cors *c, const char *const *uris, size_t n, struct
             set_free(set);
             return err_set(e, -E_NOMEM, "out of memory");
         }
+    if (ret_count)
+        *ret_count = set->n;
     swap_in(c, set);
     return 0;
+}
+
+int oidc_cors_set(struct oidc_cors *c, const char *const *uris, size_t n, struct err *e)
+{
+    return replace(c, uris, n, NULL, e);
 }
 
 /* The URIs of every active client, borrowed from the unpacked records in @clients. */
@@ -246,8 +258,8 @@ int oidc_cors_reload(struct oidc_cors *c, struct store *store, size_t *ret_n, st
 
     for (;;) {
         struct store_list page = {0};
-        if ((r = store_scan(store, "client/", 7, clen ? cursor : NULL, clen, SCAN_PAGE, &page, e)) <
-            0)
+        r = store_scan(store, "client/", 7, clen ? cursor : NULL, clen, SCAN_PAGE, &page, e);
+        if (r < 0)
             break;
         for (size_t i = 0; i < page.n && r == 0; i++) {
             /* A record that does not unpack is skipped: one bad record must not take every
@@ -262,24 +274,21 @@ int oidc_cors_reload(struct oidc_cors *c, struct store *store, size_t *ret_n, st
             }
             r = uri_list_add_client(&l, cl);
         }
-        if (page.n > 0 && page.items[page.n - 1].klen <= STORE_KEY_MAX) {
+        if (r < 0) {
+            err_set(e, r, "out of memory");
+        } else if (page.n > 0 && page.items[page.n - 1].klen > STORE_KEY_MAX) {
+            r = err_set(e, -E_INTERNAL, "cors: a client key longer than the store allows");
+        } else if (page.n > 0) {
             clen = page.items[page.n - 1].klen;
             memcpy(cursor, page.items[page.n - 1].key, clen);
         }
         bool more = page.more && page.n > 0;
         store_list_release(&page);
-        if (r < 0) {
-            err_set(e, r, "out of memory");
-            break;
-        }
-        if (!more)
+        if (r < 0 || !more)
             break;
     }
-    if (r == 0 && (r = oidc_cors_set(c, l.uris, l.n, e)) == 0 && ret_n) {
-        pthread_rwlock_rdlock(&c->lock);
-        *ret_n = c->set ? c->set->n : 0;
-        pthread_rwlock_unlock(&c->lock);
-    }
+    if (r == 0)
+        r = replace(c, l.uris, l.n, ret_n, e);
     uri_list_release(&l);
     return r;
 }

@@ -27,6 +27,7 @@
 /** What one endpoint allows cross-origin. Static strings. */
 struct oidc_cors_endpoint {
     const char *path;
+    size_t path_len;
     const char *methods;        /* Access-Control-Allow-Methods */
     const char *allow_headers;  /* Access-Control-Allow-Headers, or NULL */
     const char *expose_headers; /* Access-Control-Expose-Headers, or NULL */

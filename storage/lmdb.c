@@ -865,52 +865,44 @@ static int apply_del(struct write_op *op, MDB_txn *txn, struct err *e)
     return rc ? mdb_fail(e, rc, "del") : 0;
 }
 
-static int lmdb_cas(struct store *base, const void *key, size_t klen, uint64_t expected_version,
-                    const void *val, size_t vlen, int64_t ttl_ms, uint64_t *ret_version,
-                    struct err *e)
+/* Queues one put, cas or del of @key (@val and @ttl_ms unused by del) and waits for it. */
+static int write_key(struct store *base, write_apply_cb apply, const void *key, size_t klen,
+                     uint64_t expected, const void *val, size_t vlen, int64_t ttl_ms,
+                     uint64_t *ret_version, struct err *e)
 {
     struct write_op op = {.s = lm(base),
-                          .apply = apply_cas,
+                          .apply = apply,
                           .weight = klen + vlen + LMDB_HDR,
                           .key = key,
                           .val = val,
                           .klen = klen,
                           .vlen = vlen,
                           .ttl_ms = ttl_ms,
-                          .expected = expected_version};
+                          .expected = expected};
     int r = write_submit(&op, e);
     if (r == 0 && ret_version)
         *ret_version = op.version;
     return r;
+}
+
+static int lmdb_cas(struct store *base, const void *key, size_t klen, uint64_t expected_version,
+                    const void *val, size_t vlen, int64_t ttl_ms, uint64_t *ret_version,
+                    struct err *e)
+{
+    return write_key(base, apply_cas, key, klen, expected_version, val, vlen, ttl_ms,
+                     ret_version, e);
 }
 
 static int lmdb_put(struct store *base, const void *key, size_t klen, const void *val, size_t vlen,
                     int64_t ttl_ms, uint64_t *ret_version, struct err *e)
 {
-    struct write_op op = {.s = lm(base),
-                          .apply = apply_put,
-                          .weight = klen + vlen + LMDB_HDR,
-                          .key = key,
-                          .val = val,
-                          .klen = klen,
-                          .vlen = vlen,
-                          .ttl_ms = ttl_ms};
-    int r = write_submit(&op, e);
-    if (r == 0 && ret_version)
-        *ret_version = op.version;
-    return r;
+    return write_key(base, apply_put, key, klen, 0, val, vlen, ttl_ms, ret_version, e);
 }
 
 static int lmdb_del(struct store *base, const void *key, size_t klen, uint64_t expected_version,
                     struct err *e)
 {
-    struct write_op op = {.s = lm(base),
-                          .apply = apply_del,
-                          .weight = klen,
-                          .key = key,
-                          .klen = klen,
-                          .expected = expected_version};
-    return write_submit(&op, e);
+    return write_key(base, apply_del, key, klen, expected_version, NULL, 0, 0, NULL, e);
 }
 
 struct key_batch {

@@ -5,14 +5,14 @@
 // checks ../shared/ZITADEL.md sections 4 and 5 claim by claim. Environment (from claims.sh):
 //   ISSUER, SECRETS (secrets.json), SUB (root's id), ORG ({id, name, domain} of root's org)
 //   PLATFORM, BULL                    project ids
-//   AUD_PLATFORM, AUD_BULL, AUD_AI    JSON: each project's app client ids and the project id
+//   AUD_PLATFORM, AUD_BULL            JSON: each project's app client ids and the project id
 //   ROLES_PLATFORM                    JSON: root's roles on Koder Platform, v1's shape
 //   LIFETIMES                         JSON: {at, idt} in seconds, from oidc_settings2
 // TAP lines without the plan; exit status 0 only when every check held.
 import { readFileSync } from 'node:fs';
 import * as jose from 'jose';
 import * as client from 'openid-client';
-import { browserLogin, check, failures } from './rp_lib.mjs';
+import { authRequest, browserLogin, check, failures } from './rp_lib.mjs';
 
 const env = process.env;
 const issuer = new URL(env.ISSUER);
@@ -65,22 +65,11 @@ async function configFor(app) {
   return client.discovery(issuer, app.id, undefined, auth, { execute: [client.allowInsecureRequests] });
 }
 
-async function authUrlFor(config, app, scope, extra = {}) {
-  const verifier = client.randomPKCECodeVerifier();
-  const nonce = client.randomNonce();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: app.cb, scope, code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256', nonce, state, ...extra,
-  });
-  return { url, verifier, nonce, state };
-}
-
 // Signs root in through @app asking @scope; returns tokens, the verified ID token's payload,
 // the JWT access token's payload (or null for an opaque one) and the userinfo answer.
 async function signIn(app, scope) {
   const config = await configFor(app);
-  const a = await authUrlFor(config, app, scope);
+  const a = await authRequest(config, app.cb, scope);
   const r = await login(a.url, app);
   if (r.status) throw new Error(`${app.id}: sign-in did not come back (${r.status}): ${r.body.slice(0, 300)}`);
   const tokens = await client.authorizationCodeGrant(config, new URL(r.location), {
@@ -101,7 +90,7 @@ async function signIn(app, scope) {
 // A sign-in v1 refuses: the login answers a page with the reason and never returns to the app.
 async function refused(app, scope, reason, what) {
   const config = await configFor(app);
-  const a = await authUrlFor(config, app, scope);
+  const a = await authRequest(config, app.cb, scope);
   const r = await login(a.url, app);
   checkT(r.status === 403 && r.location === null && r.body.includes(reason),
     `${what}: the login answers 403 with ${reason} and never returns to the app`,

@@ -12,19 +12,11 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/gateway.sh"
-src=${KODER_SRC:-$(cd "$here/../.." && pwd)}
-fx=${KODER_FIXTURES:-$src/../shared/fixtures/zitadel}
 
 bail() { echo "Bail out! $*"; exit 1; }
-[ -d "$here/node_modules/openid-client" ] ||
-  bail "openid-client missing in tests/integration: run scripts/deps.sh test"
-command -v jq >/dev/null || bail "jq missing: run scripts/deps.sh test"
-[ -f "$fx/koder-inventory.sql" ] || bail "fixtures not found in $fx"
-
-gw_init "$1"
-seed_bin=$(readlink -f "$2")
-seed() { "$seed_bin" --config "$GW_CONF" "$@"; }
-gw_import "$fx/koder-inventory.sql" inv || bail "cannot import the inventory"
+gw_need_rp
+gw_inventory "$1" "$2"
+fx=$GW_FX
 sql() { "$here/pg.sh" psql "$GW_PGDIR" inv -At -c "$1"; }
 
 platform=250000000066288999 ai=250000000056885049 cloud=250000000062481445 bull=250000000069628542
@@ -49,34 +41,15 @@ lifetimes=$(sql "select json_build_object('at', access_token_lifetime / 10000000
 org_json=$(sql "select json_build_object('id', id, 'name', name, 'domain', primary_domain)
   from projections.orgs1 where id = '$org'")
 
-seed project $platform 1 1 0 - || bail "seed project platform"
-seed project $bull 0 0 1 - || bail "seed project bull"
-seed project $ai 0 1 0 - || bail "seed project ai"
-seed project $cloud 0 0 1 250000000099999999 || bail "seed project cloud"
+gw_seed project $platform 1 1 0 - || bail "seed project platform"
+gw_seed project $bull 0 0 1 - || bail "seed project bull"
+gw_seed project $ai 0 1 0 - || bail "seed project ai"
+gw_seed project $cloud 0 0 1 250000000099999999 || bail "seed project cloud"
 gw_start || bail "serve did not start on the imported store"
 
-status=0
-ISSUER="$GW_ISSUER" SECRETS="$fx/secrets.json" SUB="$sub" ORG="$org_json" \
-  PLATFORM="$platform" BULL="$bull" \
-  AUD_PLATFORM="$(audience_of $platform)" AUD_BULL="$(audience_of $bull)" \
-  AUD_AI="$(audience_of $ai)" ROLES_PLATFORM="$(roles_of $platform)" \
-  LIFETIMES="$lifetimes" \
-  node "$here/claims.mjs" >"$GW_TMP/rp.tap" || status=1
-cat "$GW_TMP/rp.tap"
-n=$(grep -cE '^(not )?ok ' "$GW_TMP/rp.tap")
-check() { # description, then a command
-  local d=$1
-  shift
-  n=$((n + 1))
-  if "$@"; then echo "ok $n - $d"; else echo "not ok $n - $d"; status=1; fi
-}
+gw_node_tap "$here/claims.mjs" ISSUER="$GW_ISSUER" SECRETS="$fx/secrets.json" SUB="$sub" \
+  ORG="$org_json" PLATFORM="$platform" BULL="$bull" AUD_PLATFORM="$(audience_of $platform)" \
+  AUD_BULL="$(audience_of $bull)" ROLES_PLATFORM="$(roles_of $platform)" LIFETIMES="$lifetimes"
 denied_logged() { grep -q 'sign-in denied: Login not possible' "$GW_TMP/serve.log"; }
-check "the refusals are logged with v1's reason" denied_logged
-check "the server is still serving" gw_alive
-if [ $status -ne 0 ]; then
-  echo "# server log:"
-  gw_log_tail 40
-fi
-check "the server stops cleanly, no sanitizer report" gw_stop
-echo "1..$n"
-exit $status
+gw_check "the refusals are logged with v1's reason" denied_logged
+gw_tap_end

@@ -20,6 +20,20 @@ gw_client SPA --name "Dev SPA" --type spa --redirect-uri http://localhost:3000/c
   tap_bail "client add (spa)"
 gw_client NATIVE --name "Native" --type native --redirect-uri http://127.0.0.1/cb \
   --redirect-uri com.example.app:/cb || tap_bail "client add (native)"
+# client add --origin: stored as a browser sends it; what has no web origin is a usage error.
+tap_check "client show lists the additional origin" \
+  "$("$GW_BIN" client show --config "$GW_CONF" "$WEB_ID" --json | jq -c .additional_origins)" \
+  '["https://spa.example:8443"]'
+gw_client NORM --name "Norm" --type spa --redirect-uri https://norm.example/cb \
+  --origin HTTPS://Other.Example:443/some/path || tap_bail "client add (norm)"
+tap_check "--origin is stored normalized (lower case, no default port, no path)" \
+  "$("$GW_BIN" client show --config "$GW_CONF" "$NORM_ID" --json | jq -c .additional_origins)" \
+  '["https://other.example"]'
+for bad in com.example.app:/cb 'https://*.example.com' https://a@b.example null ftp://files.example; do
+  "$GW_BIN" client add --config "$GW_CONF" --name Bad --type spa --redirect-uri https://x.example/cb \
+    --origin "$bad" >/dev/null 2>&1
+  tap_check "--origin '$bad' refused as a usage error" "$?" 2
+done
 gw_start || tap_bail "serve did not start"
 I=$GW_ISSUER
 
@@ -51,7 +65,8 @@ args_of() { # the extra args, with the Basic placeholder's space restored
   for w in $a; do printf '%s\n' "${w/Basic_/Basic }"; done
 }
 
-allowed=(https://app.example https://spa.example:8443 http://localhost:3000 http://127.0.0.1)
+allowed=(https://app.example https://spa.example:8443 http://localhost:3000 http://127.0.0.1
+  https://other.example)
 hostile=(https://evil.example https://app.example.evil.com https://app.example@evil.com
   https://app.example.com HTTPS://APP.EXAMPLE https://App.example https://app.example/
   https://app.example:443 http://app.example https://spa.example https://spa.example:8444

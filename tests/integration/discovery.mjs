@@ -11,7 +11,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as jose from 'jose';
 import * as client from 'openid-client';
-import { browserLogin, check, failures, hiddenFields } from './rp_lib.mjs';
+import { authRequest, browserLogin, check, failures, hiddenFields } from './rp_lib.mjs';
 
 const env = process.env;
 const issuer = new URL(env.ISSUER);
@@ -115,13 +115,7 @@ const pkce = { code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', co
 async function signIn(c, scope, extra = {}) {
   const auth = c === C.spa ? client.None() : client.ClientSecretBasic(secretOf(c));
   const config = await client.discovery(issuer, c.id, undefined, auth, insecure);
-  const verifier = client.randomPKCECodeVerifier();
-  const nonce = client.randomNonce();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: c.cb, scope, code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256', nonce, state, ...extra,
-  });
+  const { url, verifier, nonce, state } = await authRequest(config, c.cb, scope, extra);
   let callback;
   try {
     callback = await browserLogin(issuer, url, c.cb, { login: root.login, password: root.password });

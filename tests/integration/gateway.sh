@@ -15,6 +15,16 @@
 #   gw_alive                  true while the server answers /healthz
 #   gw_stop                   SIGTERM, wait; fails on a bad exit or any sanitizer report
 #   gw_log_tail               the server log, as TAP comments
+#   gw_inventory BINARY SEED  gw_init, then v1's Koder inventory imported (gw_import, database
+#                             inv); gw_seed ARGS... runs grants_seed SEED on the store
+#   gw_need_rp                bails out unless openid-client (node_modules here) and jq are there
+#   gw_need_fixtures          bails out unless v1's fixtures are in GW_FX (KODER_FIXTURES, else
+#                             ../shared/fixtures/zitadel beside the source tree, KODER_SRC)
+#   gw_node_tap SCRIPT ENV... runs a node suite printing TAP lines without the plan (rp_lib.mjs)
+#                             with the ENV assignments, prints them; gw_check numbers on
+#   gw_check DESC CMD...      one more TAP line: ok when CMD succeeds
+#   gw_tap_end                the server still answers, its log when anything failed, a clean
+#                             stop, the plan; exits 0 only when every check held
 #   tap_ok / tap_not_ok DESC, tap_check DESC GOT WANT, tap_bail WHY, tap_end
 #                             TAP lines numbered in order; tap_end prints the plan and
 #                             returns 1 when any check failed
@@ -27,6 +37,8 @@ gw_init() {
   GW_TMP=$(mktemp -d /tmp/koder-token-it-XXXXXX)
   GW_CONF=$GW_TMP/gateway.conf
   GW_PID=
+  GW_N=0
+  GW_STATUS=0
   mkdir -p "$GW_TMP/data"
   store_conf_own_tenant
   # The issuer is fixed once the port is known; seeding does not need it.
@@ -133,3 +145,50 @@ tap_not_ok() { tap_n=$((tap_n + 1)); tap_failed=1; echo "not ok $tap_n - $1"; }
 tap_check() { if [ "$2" = "$3" ]; then tap_ok "$1"; else tap_not_ok "$1 (got '$2', want '$3')"; fi; }
 tap_bail() { echo "Bail out! $*"; exit 1; }
 tap_end() { echo "1..$tap_n"; return $tap_failed; }
+
+gw_need_rp() {
+  [ -d "$GW_HERE/node_modules/openid-client" ] ||
+    { echo "Bail out! openid-client missing in tests/integration: run scripts/deps.sh test"; exit 1; }
+  command -v jq >/dev/null || { echo "Bail out! jq missing: run scripts/deps.sh test"; exit 1; }
+}
+
+gw_inventory() {
+  gw_need_fixtures
+  gw_init "$1"
+  GW_SEED=$(readlink -f "$2")
+  gw_import "$GW_FX/koder-inventory.sql" inv ||
+    { echo "Bail out! cannot import the inventory"; exit 1; }
+}
+
+gw_seed() { "$GW_SEED" --config "$GW_CONF" "$@"; }
+
+gw_need_fixtures() {
+  GW_FX=${KODER_FIXTURES:-${KODER_SRC:-$GW_HERE/../..}/../shared/fixtures/zitadel}
+  [ -f "$GW_FX/koder-inventory.sql" ] || { echo "Bail out! fixtures not found in $GW_FX"; exit 1; }
+}
+
+gw_node_tap() {
+  local script=$1
+  shift
+  env "$@" node "$script" >"$GW_TMP/node.tap" || GW_STATUS=1
+  cat "$GW_TMP/node.tap"
+  GW_N=$((GW_N + $(grep -cE '^(not )?ok ' "$GW_TMP/node.tap")))
+}
+
+gw_check() {
+  local d=$1
+  shift
+  GW_N=$((GW_N + 1))
+  if "$@"; then echo "ok $GW_N - $d"; else echo "not ok $GW_N - $d"; GW_STATUS=1; fi
+}
+
+gw_tap_end() {
+  gw_check "the server is still serving" gw_alive
+  if [ "$GW_STATUS" -ne 0 ]; then
+    echo "# server log:"
+    gw_log_tail 40
+  fi
+  gw_check "the server stops cleanly, no sanitizer report" gw_stop
+  echo "1..$GW_N"
+  exit "$GW_STATUS"
+}

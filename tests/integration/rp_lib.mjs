@@ -3,6 +3,7 @@
 // What the relying-party tests (oidc_rp, grants, rehearsal, ...) share: TAP output, a cookie
 // jar, and the browser's part of a sign-in through the gateway's login page driven with plain
 // fetch (authorize -> login page -> form post -> redirect back to the app).
+import * as oidc from 'openid-client';
 
 // TAP lines without the plan (the .sh wrapper adds it). `check` prints one line per check;
 // `failures()` says how many failed, for the exit status.
@@ -82,4 +83,17 @@ export async function browserLogin(issuer, authUrl, redirectPrefix,
     throw err;
   }
   return new URL(loc);
+}
+
+// An authorization URL for @config's client with PKCE (S256), a nonce and a state, plus
+// @extra parameters. Returns { url, verifier, nonce, state } for the code exchange.
+export async function authRequest(config, redirectUri, scope, extra = {}) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const nonce = oidc.randomNonce();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256', nonce, state, ...extra,
+  });
+  return { url, verifier, nonce, state };
 }

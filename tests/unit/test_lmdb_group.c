@@ -2,7 +2,8 @@
 /*
  * Group commit in the LMDB backend (storage/lmdb.c): many threads writing at once get exactly
  * the answers they would get one at a time, one failing operation fails nobody else in its
- * batch, and nothing is acknowledged before it is committed.
+ * batch, and nothing is acknowledged before it is committed. (Several processes with several
+ * threads each on one file: test_store.c's test_multi_process.)
  *
  * To put chosen operations in one batch without timing, a child process holds LMDB's writer
  * lock (a write transaction on the same file) while the threads queue; the test waits until
@@ -559,78 +560,6 @@ static void test_durability_sigkill(void **state)
     store_close(s);
 }
 
-/* ---- several processes, several threads each, one counter ---- */
-
-enum { MP_PROCS = 2, MP_THREADS = 4, MP_INCR = 60 };
-
-static void *incr_thread(void *p)
-{
-    struct store *s = p;
-    for (int done = 0; done < MP_INCR;) {
-        struct store_value v = {0};
-        struct err e = {0};
-        uint64_t cur = 0, ver = 0;
-        int r = store_get(s, "counter", 7, &v, &e);
-        if (r == 0) {
-            memcpy(&cur, v.data, sizeof cur);
-            ver = v.version;
-            store_value_release(&v);
-        } else if (r != -E_NOTFOUND) {
-            _exit(11);
-        }
-        cur++;
-        r = store_cas(s, "counter", 7, ver, &cur, sizeof cur, 0, NULL, &e);
-        if (r == 0)
-            done++;
-        else if (r != -E_CONFLICT)
-            _exit(12);
-    }
-    return NULL;
-}
-
-static void test_processes_and_threads(void **state)
-{
-    (void)state;
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/d%d", tmpbase, ++dir_seq);
-    pid_t pids[MP_PROCS];
-    for (int p = 0; p < MP_PROCS; p++) {
-        pids[p] = fork();
-        assert_true(pids[p] >= 0);
-        if (pids[p] == 0) {
-            struct store_config cfg = {.backend = "lmdb", .data_dir = dir};
-            struct store *s = NULL;
-            struct err e = {0};
-            if (store_open(&cfg, &s, &e) < 0)
-                _exit(10);
-            pthread_t th[MP_THREADS];
-            for (int i = 0; i < MP_THREADS; i++)
-                pthread_create(&th[i], NULL, incr_thread, s);
-            for (int i = 0; i < MP_THREADS; i++)
-                pthread_join(th[i], NULL);
-            store_close(s);
-            _exit(0);
-        }
-    }
-    for (int p = 0; p < MP_PROCS; p++) {
-        int status = 0;
-        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
-    }
-    struct store_config cfg = {.backend = "lmdb", .data_dir = dir};
-    struct store *s = NULL;
-    struct err e = {0};
-    struct store_value v = {0};
-    uint64_t cur = 0;
-    assert_int_equal(store_open(&cfg, &s, &e), 0);
-    assert_int_equal(store_get(s, "counter", 7, &v, &e), 0);
-    memcpy(&cur, v.data, sizeof cur);
-    store_value_release(&v);
-    assert_int_equal(cur, MP_PROCS * MP_THREADS * MP_INCR);
-    store_close(s);
-}
-
 int main(void)
 {
     cmocka_set_message_output(CM_OUTPUT_TAP);
@@ -640,7 +569,6 @@ int main(void)
         cmocka_unit_test(test_batch_mixed_results),
         cmocka_unit_test(test_batch_map_full_falls_back),
         cmocka_unit_test(test_durability_sigkill),
-        cmocka_unit_test(test_processes_and_threads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -5,6 +5,7 @@
  * backend-agnostic cases live in test_store_conformance.c and run against LMDB too.
  */
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -346,19 +347,50 @@ static int child_increments(const char *dir, int n)
     return 0;
 }
 
-/* Several processes write one store at once (serve beside an admin command). */
+struct incr_arg {
+    const char *dir;
+    int n;
+    int rc;
+};
+
+static void *incr_thread(void *p)
+{
+    struct incr_arg *a = p;
+    a->rc = child_increments(a->dir, a->n);
+    return NULL;
+}
+
+/*
+ * Several processes write one store at once (serve beside an admin command), with several
+ * threads each: within a process their writes share group commits, between processes LMDB's
+ * writer lock orders them.
+ */
 static void test_multi_process(void **state)
 {
     (void)state;
-    enum { NPROC = 3, OPS = 300 };
+    enum { NPROC = 3, NTHREADS = 3, OPS = 100 };
     char dir[512];
     new_dir(dir, sizeof dir);
     pid_t pids[NPROC];
     for (int i = 0; i < NPROC; i++) {
         pids[i] = fork();
         assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
-            _exit(child_increments(dir, OPS));
+        if (pids[i] != 0)
+            continue;
+        pthread_t th[NTHREADS];
+        struct incr_arg args[NTHREADS];
+        for (int t = 0; t < NTHREADS; t++) {
+            args[t] = (struct incr_arg){dir, OPS, 20};
+            if (pthread_create(&th[t], NULL, incr_thread, &args[t]) != 0)
+                _exit(21);
+        }
+        int rc = 0;
+        for (int t = 0; t < NTHREADS; t++) {
+            pthread_join(th[t], NULL);
+            if (args[t].rc && !rc)
+                rc = args[t].rc;
+        }
+        _exit(rc);
     }
     for (int i = 0; i < NPROC; i++) {
         int status = 0;
@@ -373,7 +405,7 @@ static void test_multi_process(void **state)
     assert_int_equal(store_get(s, "counter", 7, &v, &e), 0);
     memcpy(&cur, v.data, sizeof cur);
     store_value_release(&v);
-    assert_int_equal(cur, NPROC * OPS);
+    assert_int_equal(cur, NPROC * NTHREADS * OPS);
     store_close(s);
 }
 
