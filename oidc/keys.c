@@ -329,14 +329,16 @@ static void set_release(struct key_set *s)
     memset(s, 0, sizeof *s);
 }
 
-static bool can_sign_at(const struct key_entry *k, int64_t now)
-{
-    return k->priv && k->sign_from <= now && (k->sign_until == 0 || now < k->sign_until);
-}
-
 static bool published_at(const struct key_entry *k, int64_t now)
 {
     return k->publish_until == 0 || now < k->publish_until;
+}
+
+/* Never signs with a key that is out of the JWKS: nobody could verify the token. */
+static bool can_sign_at(const struct key_entry *k, int64_t now)
+{
+    return k->priv && k->sign_from <= now && (k->sign_until == 0 || now < k->sign_until) &&
+           published_at(k, now);
 }
 
 static EVP_PKEY *pem_public(const void *pem, size_t len)
@@ -352,7 +354,8 @@ static EVP_PKEY *pem_private(const void *pem, size_t len)
 }
 
 /* Scans sigkey/ page by page, calling @cb for every record. */
-static int scan_keys(struct store *s, int (*cb)(const Koderid__V2__SigningKey *r, void *data),
+static int scan_keys(struct store *s,
+                     int (*cb)(const Koderid__V2__SigningKey *r, uint64_t version, void *data),
                      void *data, struct err *e)
 {
     char cursor[REPO_KEY_MAX];
@@ -370,7 +373,7 @@ static int scan_keys(struct store *s, int (*cb)(const Koderid__V2__SigningKey *r
                             l.items[i].key);
                 break;
             }
-            r = cb(rec, data);
+            r = cb(rec, l.items[i].value.version, data);
             koderid__v2__signing_key__free_unpacked(rec, NULL);
         }
         bool more = l.more && l.n > 0;
@@ -393,8 +396,9 @@ struct load_ctx {
     struct err *e;
 };
 
-static int load_one(const Koderid__V2__SigningKey *rec, void *data)
+static int load_one(const Koderid__V2__SigningKey *rec, uint64_t version, void *data)
 {
+    (void)version;
     struct load_ctx *lc = data;
     struct key_set *set = lc->set;
     struct key_entry ke = {0};
@@ -602,15 +606,27 @@ int oidc_keys_reload(struct oidc_keys *k, struct err *e)
     return r;
 }
 
-/* Reloads when a signing or publication window opened or closed since the last load. */
+static int refresh_when(struct oidc_keys *k, int64_t now, int64_t max_age, struct err *e)
+{
+    pthread_rwlock_rdlock(&k->lock);
+    bool due = now >= k->set.next_change || (max_age > 0 && now - k->set.loaded_at >= max_age);
+    pthread_rwlock_unlock(&k->lock);
+    if (!due)
+        return 0;
+    int r = oidc_keys_reload(k, e);
+    return r < 0 ? r : 1;
+}
+
+int oidc_keys_refresh(struct oidc_keys *k, int64_t now, struct err *e)
+{
+    return refresh_when(k, now, 0, e);
+}
+
+/* Reloads when a signing or publication window opened or closed since the last load, or the
+ * set is older than RELOAD_EVERY_S (a worker's fallback; serve's housekeeping reloads too). */
 static void refresh_if_due(struct oidc_keys *k)
 {
-    int64_t now = now_s();
-    pthread_rwlock_rdlock(&k->lock);
-    bool due = now >= k->set.next_change || now - k->set.loaded_at >= RELOAD_EVERY_S;
-    pthread_rwlock_unlock(&k->lock);
-    if (due)
-        (void)oidc_keys_reload(k, NULL);
+    (void)refresh_when(k, now_s(), RELOAD_EVERY_S, NULL);
 }
 
 uint64_t oidc_keys_generation(struct oidc_keys *k)
@@ -691,7 +707,7 @@ struct list_ctx {
     struct err *e;
 };
 
-static int list_one(const Koderid__V2__SigningKey *rec, void *data)
+static int list_one(const Koderid__V2__SigningKey *rec, uint64_t version, void *data)
 {
     struct list_ctx *lc = data;
     if (lc->n == lc->cap) {
@@ -712,9 +728,7 @@ static int list_one(const Koderid__V2__SigningKey *rec, void *data)
     i->sign_until = rec->sign_until;
     i->publish_until = rec->publish_until;
     i->has_private = rec->private_enc.len > 0;
-    i->published = rec->publish_until == 0 || lc->now < rec->publish_until;
-    i->signing = i->has_private && rec->sign_from <= lc->now &&
-                 (rec->sign_until == 0 || lc->now < rec->sign_until);
+    i->version = version;
     return 0;
 }
 
@@ -726,6 +740,7 @@ int oidc_keys_list(struct store *s, struct oidc_key_info **ret, size_t *ret_n, s
         free(lc.items);
         return r;
     }
+    oidc_keys_classify(lc.items, lc.n, lc.now);
     *ret = lc.items;
     *ret_n = lc.n;
     return 0;
@@ -746,5 +761,321 @@ int oidc_keys_verify_master(struct store *s, const unsigned char master[OIDC_MAS
     OPENSSL_cleanse(k.master, sizeof k.master);
     if (r == 0)
         *ret_checked = n;
+    return r;
+}
+
+/* ---- rotation ---- */
+
+#define ROTATION_MARKER "meta/key_rotation"
+#define CLAIM_STALE_S 600
+
+const char *oidc_key_state_name(enum oidc_key_state st)
+{
+    switch (st) {
+    case OIDC_KEY_PENDING:
+        return "pending";
+    case OIDC_KEY_SIGNING:
+        return "signing";
+    case OIDC_KEY_RETIRED:
+        return "retired";
+    case OIDC_KEY_IMPORTED:
+        return "imported";
+    case OIDC_KEY_EXPIRED:
+        return "expired";
+    }
+    return "unknown";
+}
+
+static bool info_can_sign_at(const struct oidc_key_info *k, int64_t t)
+{
+    return k->has_private && k->sign_from <= t && (k->sign_until == 0 || t < k->sign_until);
+}
+
+/* An own key that has not signed yet and will: its window opens after @now and is not empty. */
+static bool info_pending_at(const struct oidc_key_info *k, int64_t now)
+{
+    return k->has_private && k->sign_from > now &&
+           (k->sign_until == 0 || k->sign_until > k->sign_from) &&
+           (k->publish_until == 0 || now < k->publish_until);
+}
+
+void oidc_keys_classify(struct oidc_key_info *keys, size_t n, int64_t now)
+{
+    struct oidc_key_info *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct oidc_key_info *c = &keys[i];
+        c->signing = false;
+        c->published = c->publish_until == 0 || now < c->publish_until;
+        if (info_can_sign_at(c, now) && c->published &&
+            (!best || c->sign_from > best->sign_from ||
+             (c->sign_from == best->sign_from && c->created_at > best->created_at)))
+            best = c;
+    }
+    if (best)
+        best->signing = true;
+    for (size_t i = 0; i < n; i++) {
+        struct oidc_key_info *c = &keys[i];
+        if (!c->published)
+            c->state = OIDC_KEY_EXPIRED;
+        else if (c->signing)
+            c->state = OIDC_KEY_SIGNING;
+        else if (!c->has_private)
+            c->state = OIDC_KEY_IMPORTED;
+        else if (info_pending_at(c, now))
+            c->state = OIDC_KEY_PENDING;
+        else
+            c->state = OIDC_KEY_RETIRED;
+    }
+}
+
+int64_t oidc_keys_verify_window(int64_t access_token_lifetime, int64_t id_token_lifetime,
+                                int64_t margin)
+{
+    int64_t longest = access_token_lifetime > id_token_lifetime ? access_token_lifetime
+                                                                : id_token_lifetime;
+    return (longest > 0 ? longest : 0) + (margin > 0 ? margin : 0);
+}
+
+static const struct oidc_key_info *find_state(const struct oidc_key_info *keys, size_t n,
+                                              enum oidc_key_state st)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].state == st)
+            return &keys[i];
+    return NULL;
+}
+
+static const char *fmt_utc(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%lld", (long long)t);
+    return out;
+}
+
+int oidc_keys_plan_rotation(struct oidc_key_info *keys, size_t n, int64_t now,
+                            const struct oidc_rotate_policy *p, bool *changed,
+                            int64_t *ret_sign_from, struct err *e)
+{
+    oidc_keys_classify(keys, n, now);
+    const struct oidc_key_info *pending = find_state(keys, n, OIDC_KEY_PENDING);
+    if (pending && !p->force) {
+        char t[32];
+        return err_set(e, -E_CONFLICT,
+                       "a rotation is already pending: key %s signs from %s (--force rotates "
+                       "again)",
+                       pending->kid, fmt_utc(pending->sign_from, t));
+    }
+    int64_t from = now + (p->publish_ahead > 0 ? p->publish_ahead : 0);
+    for (size_t i = 0; i < n; i++) {
+        struct oidc_key_info *c = &keys[i];
+        changed[i] = false;
+        /* Own keys that would still sign at or after @from stop there. A key already retired
+         * before @from keeps its windows. */
+        if (!c->has_private || (c->sign_until != 0 && c->sign_until <= from) ||
+            c->state == OIDC_KEY_EXPIRED)
+            continue;
+        c->sign_until = from;
+        c->publish_until = from + (p->verify_for > 0 ? p->verify_for : 0);
+        changed[i] = true;
+    }
+    *ret_sign_from = from;
+    return 0;
+}
+
+bool oidc_keys_rotation_due(struct oidc_key_info *keys, size_t n, int64_t now, int64_t every)
+{
+    if (every <= 0)
+        return false;
+    oidc_keys_classify(keys, n, now);
+    if (find_state(keys, n, OIDC_KEY_PENDING))
+        return false;
+    const struct oidc_key_info *signer = find_state(keys, n, OIDC_KEY_SIGNING);
+    return !signer || now - signer->sign_from >= every;
+}
+
+/* Rewrites the windows of key @kid, expecting the record at @version. */
+static int key_set_windows(struct store *s, const char *kid, uint64_t version, int64_t sign_until,
+                           int64_t publish_until, struct err *e)
+{
+    char key[REPO_KEY_MAX];
+    Koderid__V2__SigningKey *rec = NULL;
+    uint64_t v = 0;
+    if (repo_key(key, "sigkey/%s", kid) < 0)
+        return err_set(e, -E_INTERNAL, "kid too long");
+    int r = repo_get(s, key, &koderid__v2__signing_key__descriptor, (ProtobufCMessage **)&rec, &v,
+                     e);
+    if (r < 0)
+        return r;
+    if (v != version) {
+        koderid__v2__signing_key__free_unpacked(rec, NULL);
+        return err_set(e, -E_CONFLICT, "key %s changed while rotating", kid);
+    }
+    rec->sign_until = sign_until;
+    rec->publish_until = publish_until;
+    r = repo_cas(s, key, version, &rec->base, 0, NULL, e);
+    koderid__v2__signing_key__free_unpacked(rec, NULL);
+    return r;
+}
+
+/* The marker's value: "<kid of the signer being replaced, or -> <unix seconds of the claim>". */
+static bool claim_blocks(const struct store_value *v, const char *signer, int64_t now)
+{
+    char buf[128], kid[80];
+    long long at = 0;
+    size_t len = v->len < sizeof buf - 1 ? v->len : sizeof buf - 1;
+    memcpy(buf, v->data, len);
+    buf[len] = '\0';
+    if (sscanf(buf, "%79s %lld", kid, &at) != 2)
+        return false;
+    return strcmp(kid, signer) == 0 && now - at < CLAIM_STALE_S && now >= at;
+}
+
+int oidc_keys_rotate(struct oidc_keys *k, int64_t now, const struct oidc_rotate_policy *p,
+                     int64_t scheduled_every, struct oidc_rotate_result *ret, struct err *e)
+{
+    struct store *s = k->store;
+    struct store_value mv = {0};
+    bool scheduled = scheduled_every > 0;
+    memset(ret, 0, sizeof *ret);
+
+    /* The marker is read before the keys: a claim made after this read makes our
+     * compare-and-swap below fail; one made before it is seen here. */
+    int r = store_get(s, ROTATION_MARKER, strlen(ROTATION_MARKER), &mv, e);
+    if (r < 0 && r != -E_NOTFOUND)
+        return r;
+    err_clear(e);
+    uint64_t mversion = r == 0 ? mv.version : 0;
+
+    _cleanup_free_ struct oidc_key_info *keys = NULL;
+    _cleanup_free_ bool *changed = NULL;
+    size_t n = 0;
+    int64_t from = 0;
+    if ((r = oidc_keys_list(s, &keys, &n, e)) < 0)
+        goto out;
+    if (scheduled && !oidc_keys_rotation_due(keys, n, now, scheduled_every))
+        goto out; /* r == 0, nothing to do */
+    if (!(changed = calloc(n ? n : 1, sizeof *changed))) {
+        r = err_set(e, -E_NOMEM, "out of memory");
+        goto out;
+    }
+    oidc_keys_classify(keys, n, now);
+    const struct oidc_key_info *signer = find_state(keys, n, OIDC_KEY_SIGNING);
+    snprintf(ret->old_kid, sizeof ret->old_kid, "%s", signer ? signer->kid : "");
+    char signer_kid[64];
+    snprintf(signer_kid, sizeof signer_kid, "%s", signer ? signer->kid : "-");
+    if ((r = oidc_keys_plan_rotation(keys, n, now, p, changed, &from, e)) < 0) {
+        if (scheduled && r == -E_CONFLICT) {
+            err_clear(e);
+            r = 0;
+        }
+        goto out;
+    }
+    /* No key is pending, yet a recent claim on the same signer: another process is between
+     * its claim and writing the new key (or died there; the claim goes stale). */
+    if (mversion && !p->force && claim_blocks(&mv, signer_kid, now)) {
+        r = scheduled ? 0
+                      : err_set(e, -E_CONFLICT,
+                                "another process started rotating key %s less than %d minutes "
+                                "ago (--force rotates anyway)",
+                                signer_kid, CLAIM_STALE_S / 60);
+        goto out;
+    }
+
+    char claim[128];
+    int clen = snprintf(claim, sizeof claim, "%s %lld", signer_kid, (long long)now);
+    r = store_cas(s, ROTATION_MARKER, strlen(ROTATION_MARKER), mversion, claim, (size_t)clen, 0,
+                  NULL, e);
+    if (r == -E_CONFLICT) {
+        if (scheduled) {
+            err_clear(e);
+            r = 0;
+        } else {
+            r = err_set(e, -E_CONFLICT, "another process is rotating keys right now; try again");
+        }
+        goto out;
+    }
+    if (r < 0)
+        goto out;
+
+    /* The new key first: published at once, signing from @from. Should a window rewrite below
+     * fail, the new key still takes over at @from (the latest sign_from signs). */
+    if ((r = oidc_keys_generate(s, k->master, from, ret->kid, e)) < 0)
+        goto out;
+    ret->sign_from = from;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        if (!changed[i])
+            continue;
+        r = key_set_windows(s, keys[i].kid, keys[i].version, keys[i].sign_until,
+                            keys[i].publish_until, e);
+        if (r == 0 && strcmp(keys[i].kid, ret->old_kid) == 0)
+            ret->old_publish_until = keys[i].publish_until;
+    }
+    if (r == 0)
+        r = oidc_keys_reload(k, e);
+out:
+    store_value_release(&mv);
+    return r;
+}
+
+struct expired_ctx {
+    int64_t now;
+    char (*kids)[64];
+    uint64_t *versions;
+    size_t n, cap;
+    bool oom;
+};
+
+static int expired_one(const Koderid__V2__SigningKey *rec, uint64_t version, void *data)
+{
+    struct expired_ctx *x = data;
+    if (rec->publish_until == 0 || x->now < rec->publish_until || !rec->kid ||
+        strlen(rec->kid) >= 64)
+        return 0;
+    if (x->n == x->cap) {
+        size_t ncap = x->cap ? x->cap * 2 : 4;
+        char(*kids)[64] = realloc(x->kids, ncap * sizeof *kids);
+        if (kids)
+            x->kids = kids;
+        uint64_t *versions = realloc(x->versions, ncap * sizeof *versions);
+        if (versions)
+            x->versions = versions;
+        if (!kids || !versions) {
+            x->oom = true;
+            return -E_NOMEM;
+        }
+        x->cap = ncap;
+    }
+    snprintf(x->kids[x->n], 64, "%s", rec->kid);
+    x->versions[x->n++] = version;
+    return 0;
+}
+
+int oidc_keys_remove_expired(struct store *s, int64_t now, size_t *ret_removed, struct err *e)
+{
+    struct expired_ctx x = {.now = now};
+    size_t removed = 0;
+    int r = scan_keys(s, expired_one, &x, e);
+    if (x.oom)
+        r = err_set(e, -E_NOMEM, "out of memory");
+    for (size_t i = 0; i < x.n && r == 0; i++) {
+        char key[REPO_KEY_MAX];
+        if (repo_key(key, "sigkey/%s", x.kids[i]) < 0)
+            continue;
+        r = store_del(s, key, strlen(key), x.versions[i], e);
+        if (r == -E_NOTFOUND || r == -E_CONFLICT) {
+            /* Another process removed or rewrote it meanwhile: its call, not an error. */
+            err_clear(e);
+            r = 0;
+            continue;
+        }
+        if (r == 0)
+            removed++;
+    }
+    free(x.kids);
+    free(x.versions);
+    if (r == 0 && ret_removed)
+        *ret_removed = removed;
     return r;
 }

@@ -114,6 +114,23 @@ char *oidc_jwks_build(const struct oidc_jwk_in *keys, size_t n, struct err *e);
 int oidc_keys_verify_master(struct store *s, const unsigned char master[OIDC_MASTER_KEY_LEN],
                             size_t *ret_checked, struct err *e);
 
+/**
+ * A key's place in its life at a given time. Own keys go PENDING (published, not signing yet)
+ * -> SIGNING -> RETIRED (no longer signs, still published so the tokens it signed verify) ->
+ * EXPIRED (past publish_until: out of the JWKS; `serve` deletes the record). v1's keys are
+ * IMPORTED (published, never sign) until their publish_until, then EXPIRED.
+ */
+enum oidc_key_state {
+    OIDC_KEY_PENDING,
+    OIDC_KEY_SIGNING,
+    OIDC_KEY_RETIRED,
+    OIDC_KEY_IMPORTED,
+    OIDC_KEY_EXPIRED,
+};
+
+/** "pending", "signing", "retired", "imported", "expired". */
+const char *oidc_key_state_name(enum oidc_key_state s);
+
 /** What `keys list` and `check` show about one stored key (no secrets). */
 struct oidc_key_info {
     char kid[64];
@@ -123,12 +140,92 @@ struct oidc_key_info {
     bool has_private; /* v2's own key (else an imported verify-only key) */
     bool signing;     /* the key that signs now */
     bool published;   /* in the JWKS now */
+    enum oidc_key_state state;
+    uint64_t version; /* the record's store version */
 };
 
 /**
- * Lists the stored keys (sigkey/<kid>) without decrypting anything; *ret is an array of *ret_n
- * (caller frees). Works on a read-only store.
+ * Lists the stored keys (sigkey/<kid>) without decrypting anything, classified as of now;
+ * *ret is an array of *ret_n (caller frees). Works on a read-only store.
  */
 int oidc_keys_list(struct store *s, struct oidc_key_info **ret, size_t *ret_n, struct err *e);
+
+/* ---- rotation ----
+ * The pure parts take the time as @now (unix seconds) so the state machine is tested without
+ * waiting; oidc_keys_rotate() and oidc_keys_remove_expired() apply them to the store. */
+
+/**
+ * Sets state, signing and published of each of @n keys as of @now. The signer is chosen as
+ * oidc_keys_current() does: of the own keys inside their signing window, the latest sign_from
+ * (then the latest created_at).
+ */
+void oidc_keys_classify(struct oidc_key_info *keys, size_t n, int64_t now);
+
+/** How a rotation places the new key and retires the old ones (seconds). */
+struct oidc_rotate_policy {
+    int64_t publish_ahead; /* the new key is published this long before it signs (0: at once) */
+    int64_t verify_for;    /* a retired key stays published this long after it stops signing */
+    bool force;            /* rotate even when a key is already pending */
+};
+
+/**
+ * How long a retired key must stay published: the longest lifetime of a token it can have
+ * signed (access and ID tokens, seconds) plus @margin (relying parties' clock leeway and JWKS
+ * caches).
+ */
+int64_t oidc_keys_verify_window(int64_t access_token_lifetime, int64_t id_token_lifetime,
+                                int64_t margin);
+
+/**
+ * Plans a rotation at @now over @keys (classified here): the new key signs from
+ * *ret_sign_from = now + publish_ahead; every own key that would still sign at or after that
+ * moment gets sign_until = *ret_sign_from and publish_until = sign_until + verify_for
+ * (changed in @keys, and changed[i] set; @changed has @n entries). -E_CONFLICT naming the
+ * pending key when one is pending and !force.
+ */
+int oidc_keys_plan_rotation(struct oidc_key_info *keys, size_t n, int64_t now,
+                            const struct oidc_rotate_policy *p, bool *changed,
+                            int64_t *ret_sign_from, struct err *e);
+
+/**
+ * True when a scheduled rotation is due at @now: @every > 0, no key is pending, and the signer
+ * has signed for @every seconds or more (or no key signs). Classifies @keys.
+ */
+bool oidc_keys_rotation_due(struct oidc_key_info *keys, size_t n, int64_t now, int64_t every);
+
+/** What oidc_keys_rotate() did. kid is empty when a scheduled rotation was not due. */
+struct oidc_rotate_result {
+    char kid[64];      /* the new key */
+    int64_t sign_from; /* when it starts signing */
+    char old_kid[64];  /* the key that signed at @now ("" when none) */
+    int64_t old_publish_until;
+};
+
+/**
+ * Rotates the keys of @k's store at @now following @p (oidc_keys_plan_rotation), generating the
+ * new key with @k's master key, then reloads @k. With @scheduled_every > 0 only rotates when
+ * oidc_keys_rotation_due(); then "already pending" and "another process is rotating" are not
+ * errors (nothing done, ret->kid empty). Several processes on one store never rotate at once:
+ * each claims the rotation with a compare-and-swap on meta/key_rotation first (naming the
+ * signer being replaced and the time), and a claim younger than 10 minutes on the same signer
+ * refuses another (-E_CONFLICT, unless @p->force).
+ */
+int oidc_keys_rotate(struct oidc_keys *k, int64_t now, const struct oidc_rotate_policy *p,
+                     int64_t scheduled_every, struct oidc_rotate_result *ret, struct err *e);
+
+/**
+ * Deletes the key records whose publish_until has passed at @now (they are out of the JWKS
+ * and verify nothing any more; a retired private key kept around is only a liability). Safe
+ * with several processes (each delete is conditional on the version read). *ret_removed may
+ * be NULL.
+ */
+int oidc_keys_remove_expired(struct store *s, int64_t now, size_t *ret_removed, struct err *e);
+
+/**
+ * Reloads @k when a signing or publication window opened or closed since the last load (a
+ * pending key's sign_from passed, a retired key's publish_until passed). Returns 1 when it
+ * reloaded, 0 when nothing was due. For a background thread: it reads the store.
+ */
+int oidc_keys_refresh(struct oidc_keys *k, int64_t now, struct err *e);
 
 #endif

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `serve`: opens everything, starts the HTTP front and a background thread (purging expired
- * store entries, re-reading signing keys and the allowed CORS origins), then waits for SIGTERM or
- * SIGINT and shuts down in order: stop accepting, finish what is in flight, stop the threads, close
- * the store.
+ * store entries, re-reading, rotating and expiring signing keys: keys_housekeeping(), re-reading
+ * the allowed CORS origins), then waits for SIGTERM or SIGINT and shuts down in order: stop
+ * accepting, finish what is in flight, stop the threads, close the store.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,7 +21,6 @@
 #include "server/httpd.h"
 #include "server/ops.h"
 
-#define KEYS_RELOAD_S 30
 /* A client added or changed by the CLI while serve runs gets CORS within this time (or at
  * once on SIGHUP). Rebuilding reads every client record: cheap next to this period. */
 #define CORS_RELOAD_S 10
@@ -67,12 +66,10 @@ static void *housekeeping(void *arg)
                 log_debug("purge: %zu expired entries removed", n);
             last_purge = now;
         }
-        if (now.tv_sec - last_keys.tv_sec >= KEYS_RELOAD_S && hk->cl->oidc->keys) {
-            struct err e = {0};
-            if (oidc_keys_reload(hk->cl->oidc->keys, &e) < 0)
-                log_error("keys: reload failed: %s", e.msg);
+        bool keys_due = now.tv_sec - last_keys.tv_sec >= hk->cl->cfg.keys_reload_interval;
+        keys_housekeeping(hk->cl, keys_due);
+        if (keys_due)
             last_keys = now;
-        }
         if (now.tv_sec - last_cors.tv_sec >= CORS_RELOAD_S) {
             cors_reload(hk->cl);
             last_cors = now;

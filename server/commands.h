@@ -8,11 +8,18 @@
 #ifndef SERVER_COMMANDS_H
 #define SERVER_COMMANDS_H
 
+#include <stdbool.h>
+
 int cmd_serve(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_client(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+struct cli;
+/* serve's housekeeping of the signing keys (server/cmd_keys.c), from its background thread
+ * every second: re-reads the keys when a window opened or closed; with @interval_due (every
+ * keys.reload_interval) also deletes expired keys, rotates on schedule, and re-reads. */
+void keys_housekeeping(struct cli *cl, bool interval_due);
 /* server/cmd_machine.c, cmd_api.c, cmd_project.c (project, role, grant) */
 int cmd_machine(int argc, char **argv);
 int cmd_api(int argc, char **argv);

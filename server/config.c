@@ -74,6 +74,16 @@ static const struct config_key keys[] = {
      "largest request body; larger requests get 413"},
     {"purge_interval", CT_INT, OFF(purge_interval), 1, 86400, "60", {0},
      "seconds between purges of expired store entries"},
+    {"keys.rotate_every", CT_INT, OFF(keys_rotate_every), 0, 3650 * 86400, "7776000", {0},
+     "seconds a signing key signs before serve rotates it (0 = never; default 90 days)"},
+    {"keys.publish_ahead", CT_INT, OFF(keys_publish_ahead), 1, 30 * 86400, "900", {0},
+     "seconds a new key is in the JWKS before it signs (>= reload_interval + 2 x jwks_max_age)"},
+    {"keys.retire_margin", CT_INT, OFF(keys_retire_margin), 0, 86400, "300", {0},
+     "seconds a retired key stays published beyond the longest token lifetime"},
+    {"keys.reload_interval", CT_INT, OFF(keys_reload_interval), 1, 3600, "30", {0},
+     "seconds between serve's re-reads of the keys (picks up `keys rotate`)"},
+    {"keys.jwks_max_age", CT_INT, OFF(keys_jwks_max_age), 0, 86400, "300", {0},
+     "Cache-Control max-age of the JWKS and discovery answers, seconds"},
     {"password.yescrypt_cost", CT_INT, OFF(password_yescrypt_cost), 1, 11, "5", {0},
      "yescrypt cost of new and upgraded password hashes"},
     {"password.hash_workers", CT_INT, OFF(password_hash_workers), 1, 64, "2", {0},
@@ -656,6 +666,16 @@ int config_finish(struct config *c, struct err *e)
             return err_set(e, -E_CONFIG,
                            "kdbnext.tls_cert_file and kdbnext.tls_key_file go together");
     }
+    /* A relying party sees a new key at the latest reload_interval + jwks_max_age after
+     * `keys rotate`; the same again is the margin before the key signs. */
+    if ((int64_t)c->keys_publish_ahead <
+        (int64_t)c->keys_reload_interval + 2 * (int64_t)c->keys_jwks_max_age)
+        return err_set(e, -E_CONFIG,
+                       "keys.publish_ahead: %d s is shorter than keys.reload_interval + 2 x "
+                       "keys.jwks_max_age (%d s): relying parties could meet the new key "
+                       "before their JWKS holds it",
+                       c->keys_publish_ahead,
+                       c->keys_reload_interval + 2 * c->keys_jwks_max_age);
     return 0;
 }
 

@@ -53,6 +53,11 @@ struct config {
     int http2_max_streams; /* concurrent streams per HTTP/2 connection */
     uint64_t max_body;     /* request body cap, bytes (413 above) */
     int purge_interval;    /* seconds between purges of expired store entries */
+    int keys_rotate_every;    /* seconds a key signs before serve rotates it; 0 = never */
+    int keys_publish_ahead;   /* seconds a new key is published before it signs */
+    int keys_retire_margin;   /* seconds a retired key outlives its longest token */
+    int keys_reload_interval; /* seconds between serve's re-reads of the keys */
+    int keys_jwks_max_age;    /* Cache-Control max-age of JWKS and discovery */
     int password_yescrypt_cost;
     int password_hash_workers;
     int password_hash_queue_max;

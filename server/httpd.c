@@ -425,7 +425,9 @@ static void send_cached(struct httpd *h, h2o_req_t *req, const struct cached_bod
                         const struct timespec *start, const char *client)
 {
     add_header(req, "content-type", "application/json");
-    add_header(req, "cache-control", "public, max-age=300");
+    char cc[48];
+    snprintf(cc, sizeof cc, "public, max-age=%d", h->cfg->keys_jwks_max_age);
+    add_header(req, "cache-control", cc);
     add_header(req, "etag", c->etag);
     security_headers(h, req, NULL);
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);

@@ -128,11 +128,17 @@ static const struct command commands[] = {
      "prints its id; the roles must exist on the project. remove takes roles away, or the\n"
      "whole grant without --role.\n"
      "\n" COMMON_OPTS},
-    {"keys", cmd_keys, "list signing keys",
+    {"keys", cmd_keys, "list or rotate signing keys",
      "usage: " CLI_PROG " keys list [--json]\n"
+     "       " CLI_PROG " keys rotate [--now] [--force] [--json]\n"
      "\n"
-     "Lists the signing keys: id, algorithm, whether it signs now, whether it is published\n"
-     "in the JWKS, its windows, and whether it is v2's own or an imported v1 key.\n"
+     "list: the signing keys: id, algorithm, state (pending, signing, retired, imported,\n"
+     "expired), whether v2's own or an imported v1 key, and its windows.\n"
+     "rotate: a new key, in the JWKS at once, signing from now + keys.publish_ahead; the key\n"
+     "signing now stops then and stays published for the longest token lifetime +\n"
+     "keys.retire_margin. Refused while a rotation is pending (--force rotates again).\n"
+     "--now (a compromised key): the new key signs at once and the old one stops at once.\n"
+     "A running serve picks the change up within keys.reload_interval.\n"
      "\n" COMMON_OPTS},
     {"import-zitadel", cmd_import_zitadel, "import v1's (Zitadel's) PostgreSQL database",
      "usage: " CLI_PROG " import-zitadel --dsn DSN [--instance ID] [--dry-run] [--report FILE]\n"

@@ -15,6 +15,7 @@
  *   hash client|user ID                        (prints the stored secret hash)
  *   rt CLIENT_ID USER_ID N                     (N refresh tokens, one family each; printed)
  *   code CLIENT_ID USER_ID REDIRECT_URI N      (N authorization codes; printed)
+ *   lifetimes ACCESS_S ID_S                    (settings/oidc: token lifetimes, seconds)
  *   project ID ROLE_ASSERTION ROLE_CHECK HAS_PROJECT_CHECK ORG_ID|-
  *                                              (a project's v1 flags, 0 or 1; - keeps its org)
  *   profile USER_ID NICKNAME GENDER PHONE      (GENDER 1 female, 2 male, 3 diverse; the phone
@@ -274,6 +275,13 @@ static int seed(struct store *s, int argc, char **argv)
         }
         if (rc == 0 && batch_write(s, &b, &e) < 0)
             rc = fail("write", &e);
+    } else if (strcmp(cmd, "lifetimes") == 0 && argc == 4) {
+        Koderid__V2__OidcSettings st = KODERID__V2__OIDC_SETTINGS__INIT;
+        st.access_token_lifetime = atoll(argv[2]);
+        st.id_token_lifetime = atoll(argv[3]);
+        st.source = (char *)"test";
+        if (repo_put(s, "settings/oidc", &st.base, 0, NULL, &e) < 0)
+            rc = fail("settings", &e);
     } else {
         fprintf(stderr, "grants_seed: bad command or arguments\n");
         rc = 2;

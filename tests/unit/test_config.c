@@ -185,6 +185,41 @@ static void test_sizes_and_bools(void **state)
     config_release(&c);
 }
 
+/* The keys.* settings: defaults, and publish_ahead never below what relying parties need. */
+static void test_key_rotation_settings(void **state)
+{
+    struct config c;
+    struct err e = {0};
+    char *env[] = {NULL};
+    (void)state;
+    assert_int_equal(config_load(&c, "/dev/null", env, NULL, 0, &e), 0);
+    assert_int_equal(c.keys_rotate_every, 90 * 86400);
+    assert_int_equal(c.keys_publish_ahead, 900);
+    assert_int_equal(c.keys_retire_margin, 300);
+    assert_int_equal(c.keys_reload_interval, 30);
+    assert_int_equal(c.keys_jwks_max_age, 300);
+    config_release(&c);
+
+    char *fast[] = {"keys.publish_ahead=3", "keys.reload-interval=1", "keys.jwks_max_age=1",
+                    "keys.rotate_every=0"};
+    assert_int_equal(config_load(&c, "/dev/null", env, fast, 4, &e), 0);
+    assert_int_equal(c.keys_publish_ahead, 3);
+    assert_int_equal(c.keys_rotate_every, 0);
+    config_release(&c);
+
+    char *short_ahead[] = {"keys.publish_ahead=629"}; /* 30 + 2 x 300 = 630 */
+    assert_int_equal(config_load(&c, "/dev/null", env, short_ahead, 1, &e), -E_CONFIG);
+    assert_non_null(strstr(e.msg, "keys.publish_ahead"));
+    assert_non_null(strstr(e.msg, "630"));
+    config_release(&c);
+    char *long_cache[] = {"keys.jwks_max_age=600"};
+    assert_int_equal(config_load(&c, "/dev/null", env, long_cache, 1, &e), -E_CONFIG);
+    config_release(&c);
+    char *neg[] = {"keys.rotate_every=-1"};
+    assert_int_equal(config_load(&c, "/dev/null", env, neg, 1, &e), -E_CONFIG);
+    config_release(&c);
+}
+
 static void test_issuer_host(void **state)
 {
     char host[64];
@@ -269,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_file_errors_name_key_and_line),
         cmocka_unit_test(test_env_errors_and_names),
         cmocka_unit_test(test_sizes_and_bools),
+        cmocka_unit_test(test_key_rotation_settings),
         cmocka_unit_test(test_issuer_host),
         cmocka_unit_test(test_client_addr),
         cmocka_unit_test(test_etag_match),
