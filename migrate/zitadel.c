@@ -34,6 +34,8 @@
  * expires, counted from v1's last recorded activity (see README "import-zitadel"). */
 #define WEB_KEY_MARGIN_S 3600
 #define DEFAULT_TOKEN_LIFETIME_S (12 * 3600)
+/* A password policy's min_length beyond this could never be met (OIDC_PASSWORD_MAX bytes). */
+#define PW_MIN_LENGTH_MAX 1024
 
 /* ---------------------------------------------------------------------------------------- */
 /* arena */
@@ -56,6 +58,7 @@ enum zkind {
     ZK_AUTHNKEY,
     ZK_SIGKEY,
     ZK_SETTINGS,
+    ZK_PWPOLICY,
     ZK__N
 };
 
@@ -73,6 +76,7 @@ static const struct {
     [ZK_AUTHNKEY] = {"authn_key", "authnkey/", &koderid__v2__authn_key__descriptor},
     [ZK_SIGKEY] = {"signing_key", "sigkey/", &koderid__v2__signing_key__descriptor},
     [ZK_SETTINGS] = {"settings", "settings/", &koderid__v2__oidc_settings__descriptor},
+    [ZK_PWPOLICY] = {"password_policy", "pwpolicy/", &koderid__v2__password_policy__descriptor},
 };
 
 enum zact { ZA_CREATE, ZA_UPDATE, ZA_UNCHANGED, ZA_DELETE, ZA_CONFLICT, ZA__N };
@@ -105,6 +109,7 @@ enum zt {
     T_KEYS,
     T_WEBKEYS,
     T_LOGIN,
+    T_PWCOMPLEX,
     T__N
 };
 
@@ -126,6 +131,7 @@ static const struct {
     [T_KEYS] = {"keys", "", 4, false},
     [T_WEBKEYS] = {"web_keys", "", 1, false},
     [T_LOGIN] = {"login_names", "_users", 3, true},
+    [T_PWCOMPLEX] = {"password_complexity_policies", "", 2, false},
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -707,6 +713,60 @@ static void read_orgs(struct zctx *c, struct err *e, int *rc)
         }
         long idx = add_rec(c, ZK_ORG, id, key, &o->base, -1, -1);
         idmap_add(c, &c->orgs, id, idx, zo);
+    }
+}
+
+/* v1's password complexity policies: the instance default (is_default) and orgs' own. */
+static void read_pw_policies(struct zctx *c, struct err *e, int *rc)
+{
+    _cleanup_(pg_result_freep) struct pg_result *r = NULL;
+    if (!select_rows(c, T_PWCOMPLEX, ZK_PWPOLICY,
+                     "resource_owner, is_default, min_length, has_lowercase, has_uppercase, "
+                     "has_number, has_symbol, owner_removed",
+                     "is_default DESC, resource_owner COLLATE \"C\"", &r, e, rc))
+        return;
+    bool have_default = false;
+    for (size_t i = 0; i < pg_nrows(r); i++) {
+        const char *owner = pg_text(r, i, 0);
+        bool def = pg_bool(r, i, 1);
+        const char *id = def ? "default" : zprintf(c, "org/%s", owner);
+        long parent = -1;
+        if (pg_bool(r, i, 7))
+            continue; /* its org was removed: v1 no longer applies it */
+        if (def && have_default) {
+            warn(c, "more than one default password complexity policy; the first is used");
+            continue;
+        }
+        if (!def) {
+            struct idpair *op = idmap_get(&c->orgs, owner);
+            if (!op || op->idx < 0) {
+                skip(c, "password_policy", owner, NULL, "its org %s is not imported", owner);
+                continue;
+            }
+            parent = op->idx;
+        }
+        long long min = pg_int(r, i, 2, 0);
+        if (min < 0 || min > PW_MIN_LENGTH_MAX) {
+            warn(c, "password policy %s: min_length %lld is out of range 0..%d; %d is used", id,
+                 min, PW_MIN_LENGTH_MAX, PW_MIN_LENGTH_MAX);
+            min = PW_MIN_LENGTH_MAX;
+        }
+        Koderid__V2__PasswordPolicy *p = zalloc(c, sizeof *p);
+        if (!p)
+            return;
+        koderid__v2__password_policy__init(p);
+        p->org_id = def ? (char *)protobuf_c_empty_string : zdup(c, owner);
+        p->min_length = (uint32_t)min;
+        p->has_lowercase = pg_bool(r, i, 3);
+        p->has_uppercase = pg_bool(r, i, 4);
+        p->has_number = pg_bool(r, i, 5);
+        p->has_symbol = pg_bool(r, i, 6);
+        p->source = SOURCE;
+        const char *key = def ? "pwpolicy/default"
+                              : mkkey(c, "password_policy", owner, "pwpolicy/org/", owner, NULL);
+        if (key)
+            add_rec(c, ZK_PWPOLICY, id, key, &p->base, parent, -1);
+        have_default |= def;
     }
 }
 
@@ -2088,10 +2148,10 @@ static void print_report(struct zctx *c, FILE *f)
     }
     json_t *counts = json_object_get(root, "counts");
     const char *k;
-    fprintf(f, "%-12s %5s %7s %7s %9s %7s %8s\n", "kind", "v1", "create", "update", "unchanged",
+    fprintf(f, "%-15s %5s %7s %7s %9s %7s %8s\n", "kind", "v1", "create", "update", "unchanged",
             "delete", "conflict");
     json_object_foreach (counts, k, v) {
-        fprintf(f, "%-12s %5lld %7lld %7lld %9lld %7lld %8lld\n", k,
+        fprintf(f, "%-15s %5lld %7lld %7lld %9lld %7lld %8lld\n", k,
                 json_integer_value(json_object_get(v, "v1")),
                 json_integer_value(json_object_get(v, "create")),
                 json_integer_value(json_object_get(v, "update")),
@@ -2181,6 +2241,8 @@ static int run(struct zctx *c, struct err *e)
     read_settings(c, e, &r);
     if (r == 0)
         read_orgs(c, e, &r);
+    if (r == 0)
+        read_pw_policies(c, e, &r);
     if (r == 0)
         read_projects(c, e, &r);
     if (r == 0)

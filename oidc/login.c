@@ -511,6 +511,7 @@ static void change_step(struct oidc_ctx *ctx, const struct oidc_request *req,
     ProtobufCMessage *m = NULL;
     uint64_t version = 0;
     Koderid__V2__User *user = NULL;
+    Koderid__V2__PasswordPolicy *policy = NULL;
     const char *cid = p->ar->client_id;
 
     if (!p->ar->pwd_change_user_id || !*p->ar->pwd_change_user_id || !p->ar->pwd_change_binding ||
@@ -543,14 +544,18 @@ static void change_step(struct oidc_ctx *ctx, const struct oidc_request *req,
     const char *pw = oidc_params_get(params, "newPassword");
     const char *again = oidc_params_get(params, "confirmPassword");
     const char *problem = NULL;
+    int status = 400;
     if (!pw || !*pw || !again || !*again)
         problem = "Enter the new password twice.";
     else if (strlen(pw) != strlen(again) || CRYPTO_memcmp(pw, again, strlen(pw)) != 0)
         problem = "The two passwords are not the same.";
-    else if (oidc_password_policy_check(pw, &e) < 0)
+    else if (oidc_password_policy_load(ctx->store, user->org_id, &policy, &e) < 0) {
+        status = 503;
+        problem = "Sign-in is temporarily unavailable. Please try again in a moment.";
+    } else if (oidc_password_policy_check(pw, policy, &e) < 0)
         problem = e.msg;
     if (problem) {
-        rerender_step(ctx, req, resp, 400, p, NULL, NULL, app, NULL, problem);
+        rerender_step(ctx, req, resp, status, p, NULL, NULL, app, NULL, problem);
         oidc_response_note(resp, "client_id=%s sub=%s password change refused: policy", cid,
                            user->id);
         goto out;
@@ -582,6 +587,8 @@ static void change_step(struct oidc_ctx *ctx, const struct oidc_request *req,
     oidc_response_note(resp, "client_id=%s sub=%s password changed", cid, user->id);
     complete_signin(ctx, req, resp, p, user->id, NULL, NULL);
 out:
+    if (policy)
+        koderid__v2__password_policy__free_unpacked(policy, NULL);
     if (user)
         koderid__v2__user__free_unpacked(user, NULL);
 }

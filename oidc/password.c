@@ -8,10 +8,12 @@
 
 #include <crypt.h>
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "oidc/hashq.h"
+#include "storage/repo.h"
 
 static const char *const formats[] = {"$2a$", "$2b$", "$2y$", "$y$", "$5$", "$6$", "$1$"};
 
@@ -165,25 +167,69 @@ int oidc_password_hash(const char *password, int yescrypt_cost, char **ret, stru
     return 0;
 }
 
-int oidc_password_policy_check(const char *password, struct err *e)
+int oidc_password_policy_check(const char *password, const Koderid__V2__PasswordPolicy *policy,
+                               struct err *e)
 {
     size_t len = password ? strlen(password) : 0, chars = 0;
+    bool blank = true, lower = false, upper = false, digit = false, symbol = false;
 
     if (len > OIDC_PASSWORD_MAX)
         return err_set(e, -E_INVALID, "The password is too long (at most %d bytes).",
                        OIDC_PASSWORD_MAX);
-    bool blank = true;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)password[i];
         if (c < 0x20 || c == 0x7f)
             return err_set(e, -E_INVALID, "The password must not contain control characters.");
-        if ((c & 0xc0) != 0x80) /* count characters, not UTF-8 continuation bytes */
-            chars++;
-        if (c != ' ')
-            blank = false;
+        if ((c & 0xc0) == 0x80) /* count characters, not UTF-8 continuation bytes */
+            continue;
+        chars++;
+        blank &= c == ' ';
+        if (c >= 'a' && c <= 'z')
+            lower = true;
+        else if (c >= 'A' && c <= 'Z')
+            upper = true;
+        else if (c >= '0' && c <= '9')
+            digit = true;
+        else
+            symbol = true; /* v1: anything but an ASCII letter or digit, non-ASCII included */
     }
-    if (chars < OIDC_PASSWORD_MIN_CHARS || blank)
-        return err_set(e, -E_INVALID, "The password must have at least %d characters.",
-                       OIDC_PASSWORD_MIN_CHARS);
+    uint32_t min = policy ? policy->min_length : OIDC_PASSWORD_MIN_CHARS;
+    if (min < 1)
+        min = 1;
+    if (chars < min || blank)
+        return err_set(e, -E_INVALID, "The password must have at least %u character%s.", min,
+                       min == 1 ? "" : "s");
+    if (policy && policy->has_lowercase && !lower)
+        return err_set(e, -E_INVALID, "The password must contain a lower-case letter (a-z).");
+    if (policy && policy->has_uppercase && !upper)
+        return err_set(e, -E_INVALID, "The password must contain an upper-case letter (A-Z).");
+    if (policy && policy->has_number && !digit)
+        return err_set(e, -E_INVALID, "The password must contain a digit (0-9).");
+    if (policy && policy->has_symbol && !symbol)
+        return err_set(e, -E_INVALID,
+                       "The password must contain a symbol (a character other than a letter "
+                       "a-z, A-Z or a digit).");
+    return 0;
+}
+
+int oidc_password_policy_load(struct store *s, const char *org_id,
+                              Koderid__V2__PasswordPolicy **ret, struct err *e)
+{
+    char key[REPO_KEY_MAX];
+    ProtobufCMessage *m = NULL;
+    int r = -E_NOTFOUND;
+
+    *ret = NULL;
+    if (org_id && *org_id && !strchr(org_id, '/') && repo_key(key, "pwpolicy/org/%s", org_id) >= 0)
+        r = repo_get(s, key, &koderid__v2__password_policy__descriptor, &m, NULL, e);
+    if (r == -E_NOTFOUND)
+        r = repo_get(s, "pwpolicy/default", &koderid__v2__password_policy__descriptor, &m, NULL, e);
+    if (r == -E_NOTFOUND) {
+        err_clear(e);
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    *ret = (Koderid__V2__PasswordPolicy *)m;
     return 0;
 }

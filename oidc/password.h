@@ -11,8 +11,10 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "storage/records.pb-c.h"
 
 struct oidc_hashq;
+struct store;
 
 #define OIDC_PASSWORD_MAX 1024    /* bytes; longer input never reaches a hash function */
 #define OIDC_PASSWORD_MIN_CHARS 8 /* v1's default complexity policy's min_length */
@@ -48,11 +50,24 @@ bool oidc_password_needs_upgrade(const char *hash, int yescrypt_cost);
 int oidc_password_hash(const char *password, int yescrypt_cost, char **ret, struct err *e);
 
 /**
- * The policy for a password a user or an operator sets: at least OIDC_PASSWORD_MIN_CHARS
- * characters (UTF-8 code points, not all spaces), at most OIDC_PASSWORD_MAX bytes, no control
- * characters. v1's complexity policy (character classes) is not imported. Returns 0, or
- * -E_INVALID with a sentence fit to show the user in e->msg. Any thread.
+ * Checks a password a user or an operator sets against @policy (NULL = the built-in default:
+ * at least OIDC_PASSWORD_MIN_CHARS characters and no class required). Always: at most
+ * OIDC_PASSWORD_MAX bytes, no control characters, not all spaces. Then, as v1 does: at least
+ * policy->min_length characters (UTF-8 code points; 0 counts as 1), and when required one
+ * ASCII lower-case letter, one upper-case letter, one digit, one symbol (any character other
+ * than an ASCII letter or digit). Returns 0, or -E_INVALID with a sentence naming the rule,
+ * fit to show the user, in e->msg. Any thread.
  */
-int oidc_password_policy_check(const char *password, struct err *e);
+int oidc_password_policy_check(const char *password, const Koderid__V2__PasswordPolicy *policy,
+                               struct err *e);
+
+/**
+ * The password policy that applies to a user of @org_id ("" or NULL: none): the org's own
+ * (pwpolicy/org/<org_id>), else the instance default (pwpolicy/default). *ret is NULL when
+ * neither exists (the built-in default applies), else the caller's to free with
+ * koderid__v2__password_policy__free_unpacked(). Store errors are returned as they are.
+ */
+int oidc_password_policy_load(struct store *s, const char *org_id,
+                              Koderid__V2__PasswordPolicy **ret, struct err *e);
 
 #endif

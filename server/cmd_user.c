@@ -36,21 +36,31 @@ static int read_line(char *out, size_t n)
     return len ? 0 : -1;
 }
 
-/* The password line from stdin into @out (PASSWORD_MAX + 2 bytes), checked against the
- * password policy when @policy. Returns 0, or prints one line, wipes @out and returns
- * CLI_EXIT_FAIL. */
-static int read_password(char *out, size_t n, bool policy)
+/* The password line from stdin into @out (PASSWORD_MAX + 2 bytes). Returns 0, or prints one
+ * line, wipes @out and returns CLI_EXIT_FAIL. */
+static int read_password(char *out, size_t n)
 {
-    struct err e = {0};
     int r = read_line(out, n);
-    if (r == 0 && (!policy || oidc_password_policy_check(out, &e) == 0))
+    if (r == 0)
         return 0;
     OPENSSL_cleanse(out, n);
-    if (r == 0)
-        return cli_fail("password: %s", e.msg);
     return cli_fail(r == -2 ? "password: longer than %d bytes"
                             : "password: expected one non-empty line on stdin",
                     PASSWORD_MAX);
+}
+
+/* Checks @password against the policy of @org_id's users (the org's, else the instance
+ * default, else the built-in one). Returns 0, or prints one line and returns CLI_EXIT_FAIL. */
+static int check_policy(struct store *st, const char *org_id, const char *password)
+{
+    struct err e = {0};
+    Koderid__V2__PasswordPolicy *p = NULL;
+    if (oidc_password_policy_load(st, org_id, &p, &e) < 0)
+        return cli_fail("store: %s", e.msg);
+    int r = oidc_password_policy_check(password, p, &e);
+    if (p)
+        koderid__v2__password_policy__free_unpacked(p, NULL);
+    return r < 0 ? cli_fail("password: %s", e.msg) : 0;
 }
 
 static bool valid_email(const char *s)
@@ -126,7 +136,7 @@ static int user_add(int argc, char **argv)
                          CLI_NAME_MAX);
 
     char password[PASSWORD_MAX + 2];
-    if ((r = read_password(password, sizeof password, false)) != 0)
+    if ((r = read_password(password, sizeof password)) != 0)
         return r;
 
     struct cli cl;
@@ -271,7 +281,7 @@ static int user_password(int argc, char **argv)
 
     char password[PASSWORD_MAX + 2];
     struct err e = {0};
-    if ((r = read_password(password, sizeof password, true)) != 0)
+    if ((r = read_password(password, sizeof password)) != 0)
         return r;
 
     struct cli cl;
@@ -283,6 +293,12 @@ static int user_password(int argc, char **argv)
     Koderid__V2__User *u = NULL;
     int status = CLI_EXIT_FAIL;
 
+    if (find_human(cl.store, who, &u, &e) < 0) {
+        cli_fail("--user '%.60s': %s", who, e.code == -E_NOTFOUND ? "no such user" : e.msg);
+        goto out;
+    }
+    if (check_policy(cl.store, u->org_id, password) != 0)
+        goto out;
     r = oidc_password_hash(password, cl.cfg.password_yescrypt_cost, &hash, &e);
     OPENSSL_cleanse(password, sizeof password);
     if (r < 0) {
@@ -330,6 +346,7 @@ out:
         OPENSSL_cleanse(hash, strlen(hash));
     if (u)
         koderid__v2__user__free_unpacked(u, NULL);
+    OPENSSL_cleanse(password, sizeof password);
     cli_close(&cl);
     return status;
 }

@@ -23,6 +23,8 @@
  *   deny/<jti>                   JtiMark: revoked JWT access token (TTL)
  *   ajti/<client_id>/<jti>       JtiMark: used client assertion id (TTL)
  *   settings/oidc                OidcSettings
+ *   pwpolicy/default             PasswordPolicy: the instance default
+ *   pwpolicy/org/<org_id>        PasswordPolicy: an org's own
  *   meta/<name>                  raw bytes (schema version, import marks, ...)
  */
 #ifndef STORAGE_REPO_H

@@ -44,6 +44,7 @@ static const struct {
     {"authnkey/", &koderid__v2__authn_key__descriptor},
     {"sigkey/", &koderid__v2__signing_key__descriptor},
     {"settings/oidc", &koderid__v2__oidc_settings__descriptor},
+    {"pwpolicy/", &koderid__v2__password_policy__descriptor},
 };
 
 static json_t *scalar(const ProtobufCFieldDescriptor *f, const void *p)

@@ -386,5 +386,56 @@ assert k["public_pem"].startswith("-----BEGIN PUBLIC KEY-----") and k["alg"]=="R
 assert abs(k["publish_until"]-(time.time()+13*3600))<120, k["publish_until"]
 assert "sigkey/338293186797502467" not in r' <("$dump" --config "$C8")
 
+# ---- password complexity policies (projections.password_complexity_policies2) ----
+# fresh-instance.sql has the instance default only: min 8, all four classes (v1's default).
+ZORG=338293185505722371
+ZADMIN=338293185506246659
+pwset() { # config, user, password -> `user password` output in $tmp/pw.out, exit status
+  printf '%s\n' "$3" | "$gw" user password --config "$1" --user "$2" --password-stdin >"$tmp/pw.out" 2>&1
+}
+pwpol() { "$py" -c '
+import json,sys
+r={}
+for l in sys.stdin:
+    o=json.loads(l); r[o["key"]]=o.get("record")
+p=r.get(sys.argv[1])
+print("none" if p is None else "%s %d %s %s %s %s %s" % (p.get("org_id","") or "-", p.get("min_length",0), p.get("has_lowercase",False), p.get("has_uppercase",False), p.get("has_number",False), p.get("has_symbol",False), p.get("source","")))' "$1" < <("$dump" --config "$C8"); }
+check "fresh: the instance default policy is imported as v1 has it (8, lower, upper, number, symbol)" \
+  test "$(pwpol pwpolicy/default)" = "- 8 True True True True zitadel"
+check "fresh: the report counts 1 password policy created" test \
+  "$(jq_report x 'r["counts"]["password_policy"]["create"], r["counts"]["password_policy"]["v1"]' "$tmp/r6.json")" = "1 1"
+pwset "$C8" $ZADMIN 'password1!'
+st=$?
+expect "user password: the imported policy refuses a password without an upper-case letter" \
+  '[ $st = 1 ] && grep -q "^.*password: The password must contain an upper-case letter" "$tmp/pw.out"'
+pwset "$C8" $ZADMIN 'Password2'
+st=$?
+expect "user password: ... and one without a symbol" '[ $st = 1 ] && grep -q "must contain a symbol" "$tmp/pw.out"'
+pwset "$C8" $ZADMIN 'Pässword2!'
+check "user password: a password meeting the default policy is set" test $? = 0
+# An org's own policy overrides the default: 12 characters, no symbol required.
+sql fresh "INSERT INTO projections.password_complexity_policies2 (id, creation_date, change_date, sequence, state, is_default, resource_owner, instance_id, min_length, has_lowercase, has_uppercase, has_symbol, has_number, owner_removed) VALUES ('$ZORG', now(), now(), 20, 1, false, '$ZORG', '338293185505656835', 12, true, true, false, true, false)"
+imp "$C8" --dsn "$(dsn fresh)" --report "$tmp/r7.json"
+st=$?
+check "fresh + org policy: import exits 0, 1 policy created, the default unchanged" test \
+  "$st $(jq_report x 'r["counts"]["password_policy"]["create"], r["counts"]["password_policy"]["unchanged"]' "$tmp/r7.json")" = "0 1 1"
+check "the org's policy is stored under pwpolicy/org/<org id>" \
+  test "$(pwpol pwpolicy/org/$ZORG)" = "$ZORG 12 True True True False zitadel"
+pwset "$C8" $ZADMIN 'Password2!'
+st=$?
+expect "user password: the org's policy refuses 10 characters, naming the rule" \
+  '[ $st = 1 ] && grep -q "at least 12 characters" "$tmp/pw.out"'
+pwset "$C8" $ZADMIN 'Password2345'
+check "user password: 12 characters without a symbol meet the org's policy" test $? = 0
+imp "$C8" --dsn "$(dsn fresh)" # takes in the v2 password change (a user update)
+snap "$C8" >"$tmp/p1"
+imp "$C8" --dsn "$(dsn fresh)"
+snap "$C8" >"$tmp/p2"
+check "re-import with password policies leaves a byte-identical store" cmp "$tmp/p1" "$tmp/p2"
+sql fresh "DELETE FROM projections.password_complexity_policies2 WHERE id = '$ZORG' AND NOT is_default"
+imp "$C8" --dsn "$(dsn fresh)" --report "$tmp/r8.json"
+check "an org policy removed in v1 is deleted by the next import" test \
+  "$(pwpol pwpolicy/org/$ZORG) $(jq_report x 'r["counts"]["password_policy"]["delete"]' "$tmp/r8.json")" = "none 1"
+
 echo "1..$n"
 exit $((failed > 0))

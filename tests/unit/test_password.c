@@ -8,15 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <crypt.h>
 
+#include "fixture_tmp.h"
 #include "oidc/hashq.h"
 #include "oidc/oidc.h"
 #include "oidc/password.h"
 #include "oidc/throttle.h"
+#include "storage/repo.h"
+#include "storage/store.h"
 
 static char *mkhash(const char *prefix, unsigned long cost, const char *pw)
 {
@@ -368,37 +372,162 @@ static void test_throttle_threads(void **state)
     oidc_throttle_free(t);
 }
 
-/* The rule for a password a user or an operator sets. */
+/* The built-in rule (no policy stored). */
 static void test_policy(void **state)
 {
     (void)state;
     struct err e = {0};
     char big[OIDC_PASSWORD_MAX + 2];
-    assert_int_equal(oidc_password_policy_check("12345678", &e), 0);
-    assert_int_equal(oidc_password_policy_check("correct horse battery", &e), 0);
+    assert_int_equal(oidc_password_policy_check("12345678", NULL, &e), 0);
+    assert_int_equal(oidc_password_policy_check("correct horse battery", NULL, &e), 0);
     assert_int_equal(oidc_password_policy_check("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
                                                 "\xc3\xa9\xc3\xa9",
-                                                &e),
+                                                NULL, &e),
                      0); /* 8 characters, 16 bytes */
-    assert_int_equal(oidc_password_policy_check("1234567", &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check("1234567", NULL, &e), -E_INVALID);
     assert_non_null(strstr(e.msg, "at least 8 characters"));
     assert_int_equal(oidc_password_policy_check("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
                                                 "\xc3\xa9",
-                                                &e),
+                                                NULL, &e),
                      -E_INVALID); /* 7 characters, 14 bytes */
-    assert_int_equal(oidc_password_policy_check("        ", &e), -E_INVALID);
-    assert_int_equal(oidc_password_policy_check("", &e), -E_INVALID);
-    assert_int_equal(oidc_password_policy_check(NULL, &e), -E_INVALID);
-    assert_int_equal(oidc_password_policy_check("1234\t5678", &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check("        ", NULL, &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check("", NULL, &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check(NULL, NULL, &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check("1234\t5678", NULL, &e), -E_INVALID);
     assert_non_null(strstr(e.msg, "control characters"));
-    assert_int_equal(oidc_password_policy_check("12345678\x7f", &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check("12345678\x7f", NULL, &e), -E_INVALID);
     memset(big, 'a', sizeof big - 1);
     big[OIDC_PASSWORD_MAX] = '\0';
-    assert_int_equal(oidc_password_policy_check(big, &e), 0);
+    assert_int_equal(oidc_password_policy_check(big, NULL, &e), 0);
     big[OIDC_PASSWORD_MAX] = 'a';
     big[OIDC_PASSWORD_MAX + 1] = '\0';
-    assert_int_equal(oidc_password_policy_check(big, &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check(big, NULL, &e), -E_INVALID);
     assert_non_null(strstr(e.msg, "too long"));
+}
+
+#define E6 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" /* 6 characters, 12 bytes */
+
+static Koderid__V2__PasswordPolicy mkpolicy(const char *org, uint32_t min, bool lower, bool upper,
+                                            bool number, bool symbol)
+{
+    Koderid__V2__PasswordPolicy p = KODERID__V2__PASSWORD_POLICY__INIT;
+    p.org_id = (char *)org;
+    p.min_length = min;
+    p.has_lowercase = lower;
+    p.has_uppercase = upper;
+    p.has_number = number;
+    p.has_symbol = symbol;
+    return p;
+}
+
+/* Each character class of v1's complexity policy, one at a time. */
+static void test_policy_classes(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    Koderid__V2__PasswordPolicy p = mkpolicy("", 4, true, false, false, false);
+    assert_int_equal(oidc_password_policy_check("ABCD1234", &p, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "lower-case letter"));
+    assert_int_equal(oidc_password_policy_check("ABCd1234", &p, &e), 0);
+    assert_int_equal(oidc_password_policy_check(E6, &p, &e), -E_INVALID); /* not ASCII */
+
+    p = mkpolicy("", 4, false, true, false, false);
+    assert_int_equal(oidc_password_policy_check("abcd1234", &p, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "upper-case letter"));
+    assert_int_equal(oidc_password_policy_check("abcD1234", &p, &e), 0);
+
+    p = mkpolicy("", 4, false, false, true, false);
+    assert_int_equal(oidc_password_policy_check("abcdEFGH!", &p, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "digit"));
+    assert_int_equal(oidc_password_policy_check("abcd9EFGH", &p, &e), 0);
+
+    p = mkpolicy("", 4, false, false, false, true);
+    assert_int_equal(oidc_password_policy_check("abcdEFGH1234", &p, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "symbol"));
+    assert_int_equal(oidc_password_policy_check("abcd-1234", &p, &e), 0);
+    assert_int_equal(oidc_password_policy_check("abcd 1234", &p, &e), 0);    /* space */
+    assert_int_equal(oidc_password_policy_check("abcd\xc3\xa9", &p, &e), 0); /* non-ASCII */
+
+    /* v1's default: all four classes, 8 characters ("Password1!" is its documented one). */
+    p = mkpolicy("", 8, true, true, true, true);
+    assert_int_equal(oidc_password_policy_check("Password1!", &p, &e), 0);
+    assert_int_equal(oidc_password_policy_check("password1!", &p, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "upper-case"));
+    assert_int_equal(oidc_password_policy_check("Pa1!", &p, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "at least 8 characters"));
+    /* The fixed rules hold under any policy. */
+    assert_int_equal(oidc_password_policy_check("Pass\tword1!", &p, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "control characters"));
+}
+
+/* min_length counts characters, not bytes; a policy may lower or raise the built-in 8. */
+static void test_policy_min_length(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    Koderid__V2__PasswordPolicy p = mkpolicy("", 7, false, false, false, false);
+    assert_int_equal(oidc_password_policy_check(E6, &p, &e), -E_INVALID); /* 12 bytes */
+    assert_non_null(strstr(e.msg, "at least 7 characters"));
+    assert_int_equal(oidc_password_policy_check(E6 "\xe2\x82\xac", &p, &e), 0); /* + euro sign */
+    assert_int_equal(oidc_password_policy_check("1234567", &p, &e), 0);
+    p.min_length = 12;
+    assert_int_equal(oidc_password_policy_check("12345678901", &p, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "at least 12 characters"));
+    assert_int_equal(oidc_password_policy_check(E6 E6, &p, &e), 0);
+    p.min_length = 0; /* counts as 1: never an empty password */
+    assert_int_equal(oidc_password_policy_check("", &p, &e), -E_INVALID);
+    assert_int_equal(oidc_password_policy_check("x", &p, &e), 0);
+    assert_int_equal(oidc_password_policy_check(" ", &p, &e), -E_INVALID);
+}
+
+/* oidc_password_policy_load: the org's own, else the instance default, else none. */
+static void test_policy_load(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    struct store *s = NULL;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/pwpolicy", fx_tmpbase);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    struct store_config cfg = {
+        .backend = "lmdb", .data_dir = dir, .lmdb_map_size = (size_t)16 << 20};
+    assert_int_equal(store_open(&cfg, &s, &e), 0);
+
+    Koderid__V2__PasswordPolicy *got = NULL;
+    assert_int_equal(oidc_password_policy_load(s, "o1", &got, &e), 0);
+    assert_null(got); /* nothing stored: the built-in rule */
+
+    Koderid__V2__PasswordPolicy def = mkpolicy("", 10, true, true, true, true);
+    Koderid__V2__PasswordPolicy org = mkpolicy("o1", 6, false, false, true, false);
+    assert_int_equal(repo_put(s, "pwpolicy/default", &def.base, 0, NULL, &e), 0);
+    assert_int_equal(oidc_password_policy_load(s, "o1", &got, &e), 0);
+    assert_non_null(got);
+    assert_int_equal(got->min_length, 10);
+    assert_int_equal(oidc_password_policy_check("abc123", got, &e), -E_INVALID);
+    koderid__v2__password_policy__free_unpacked(got, NULL);
+
+    assert_int_equal(repo_put(s, "pwpolicy/org/o1", &org.base, 0, NULL, &e), 0);
+    assert_int_equal(oidc_password_policy_load(s, "o1", &got, &e), 0);
+    assert_string_equal(got->org_id, "o1");
+    assert_int_equal(oidc_password_policy_check("abc123", got, &e), 0); /* the org's rule */
+    assert_int_equal(oidc_password_policy_check("abcdef", got, &e), -E_INVALID);
+    assert_non_null(strstr(e.msg, "digit"));
+    koderid__v2__password_policy__free_unpacked(got, NULL);
+
+    /* Another org, no org, or an id that cannot be a key: the instance default. */
+    const char *others[] = {"o2", "", NULL, "o1/../o1"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        assert_int_equal(oidc_password_policy_load(s, others[i], &got, &e), 0);
+        assert_int_equal(got->min_length, 10);
+        koderid__v2__password_policy__free_unpacked(got, NULL);
+    }
+    store_close(s);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return fx_tmp_setup("password");
 }
 
 int main(void)
@@ -416,7 +545,10 @@ int main(void)
         cmocka_unit_test(test_throttle_bounded),
         cmocka_unit_test(test_throttle_threads),
         cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_policy_classes),
+        cmocka_unit_test(test_policy_min_length),
+        cmocka_unit_test(test_policy_load),
     };
     cmocka_set_message_output(CM_OUTPUT_TAP);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, fx_tmp_teardown);
 }
