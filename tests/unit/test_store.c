@@ -483,6 +483,51 @@ static void test_repo_user_login_index(void **state)
     store_close(s);
 }
 
+/* repo_user_del: the user's grants, keys and own index entries go; user 10's neighbours
+ * (user 100's grants, an index entry pointing elsewhere) stay. */
+static void test_repo_user_del(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    struct store *s = repo_store();
+    Koderid__V2__User u = KODERID__V2__USER__INIT, other = KODERID__V2__USER__INIT;
+    Koderid__V2__User *got = NULL;
+    char *names[] = {"Eve@example.com", "eve2"};
+    u.id = "10";
+    u.username = "eve";
+    u.login_name = "Eve@example.com";
+    u.login_names = names;
+    u.n_login_names = 2;
+    other.id = "100";
+    other.username = "mallory";
+    assert_int_equal(repo_user_put(s, &u, &e), 0);
+    assert_int_equal(repo_user_put(s, &other, &e), 0);
+    assert_int_equal(repo_put_str(s, "login/eve2", "100", 0, &e), 0); /* taken by 100 since */
+    for (int i = 0; i < 3; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "grant/10/g%d", i);
+        assert_int_equal(repo_put_str(s, key, "x", 0, &e), 0);
+    }
+    assert_int_equal(repo_put_str(s, "grant/100/g", "x", 0, &e), 0);
+    assert_int_equal(repo_put_str(s, "authnkey/10/k", "x", 0, &e), 0);
+
+    assert_int_equal(repo_user_del(s, "10", &e), 0);
+    assert_int_equal(repo_user_get(s, "10", &got, &e), -E_NOTFOUND);
+    assert_int_equal(repo_user_by_login(s, "eve@EXAMPLE.com", &got, &e), -E_NOTFOUND);
+    char *v = NULL;
+    assert_int_equal(repo_get_str(s, "grant/10/g1", &v, &e), -E_NOTFOUND);
+    assert_int_equal(repo_get_str(s, "authnkey/10/k", &v, &e), -E_NOTFOUND);
+    assert_int_equal(repo_get_str(s, "grant/100/g", &v, &e), 0);
+    free(v);
+    assert_int_equal(repo_get_str(s, "login/eve2", &v, &e), 0);
+    assert_string_equal(v, "100");
+    free(v);
+    assert_int_equal(repo_user_by_login(s, "mallory", &got, &e), 0);
+    koderid__v2__user__free_unpacked(got, NULL);
+    assert_int_equal(repo_user_del(s, "10", &e), -E_NOTFOUND);
+    store_close(s);
+}
+
 static void test_repo_client(void **state)
 {
     (void)state;
@@ -573,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_ttl_overflow),
         cmocka_unit_test(test_multi_process),
         cmocka_unit_test(test_repo_user_login_index),
+        cmocka_unit_test(test_repo_user_del),
         cmocka_unit_test(test_repo_client),
         cmocka_unit_test(test_repo_corrupt_and_del),
     };
