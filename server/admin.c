@@ -395,3 +395,24 @@ int admin_key_cmd(const struct admin_key_owner *o, int argc, char **argv)
     cli_close(&cl);
     return status;
 }
+
+int admin_new_client(struct store *s, const char *issuer, const char *project, const char *want_id,
+                     char new_id[21], const char **ret_client_id, char **ret_org,
+                     char **ret_project, struct err *e)
+{
+    int r = admin_owner(s, issuer, NULL, project, "--project ID", ret_org, ret_project, e);
+    if (r < 0)
+        return r;
+    if (!want_id) {
+        id_new(new_id);
+        want_id = new_id;
+    }
+    _cleanup_(repo_msg_freep) Koderid__V2__Client *existing = NULL;
+    r = repo_client_get(s, want_id, &existing, e);
+    if (r == 0)
+        return err_set(e, -E_CONFLICT, "client '%s' already exists", want_id);
+    if (r != -E_NOTFOUND)
+        return r;
+    *ret_client_id = want_id;
+    return 0;
+}

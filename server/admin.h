@@ -58,6 +58,15 @@ int admin_user_find(struct store *s, const char *id_or_login, int want_type,
 int admin_owner(struct store *s, const char *issuer, const char *org, const char *project,
                 const char *flag, char **ret_org, char **ret_project, struct err *e);
 
+/**
+ * The owner and client id of a new app (client add, api add): admin_owner() for @project,
+ * then @want_id or a new id written into @new_id, refused (-E_CONFLICT, naming it) when a
+ * client already has it. *ret_client_id points at @want_id or @new_id.
+ */
+int admin_new_client(struct store *s, const char *issuer, const char *project, const char *want_id,
+                     char new_id[21], const char **ret_client_id, char **ret_org,
+                     char **ret_project, struct err *e);
+
 /** Where admin_parse() puts what it parsed. */
 struct admin_args {
     struct cli_opts co;      /* --config, --set */

@@ -81,20 +81,11 @@ static int api_add(int argc, char **argv)
     _cleanup_free_ char *hash = NULL;
     char secret[CLI_SECRET_LEN + 1] = "", new_id[21], app_id[21], kid[21] = "";
     const char *client_id = v[CLIENT_ID];
-    Koderid__V2__Client *existing = NULL;
     int status = CLI_EXIT_FAIL;
 
-    if (admin_owner(cl.store, cl.cfg.issuer, NULL, v[PROJECT], "--project ID", &org_id, &project_id,
-                    &e) < 0) {
+    if (admin_new_client(cl.store, cl.cfg.issuer, v[PROJECT], client_id, new_id, &client_id,
+                         &org_id, &project_id, &e) < 0) {
         cli_fail("%s", e.msg);
-        goto out;
-    }
-    if (!client_id) {
-        id_new(new_id);
-        client_id = new_id;
-    }
-    if (repo_client_get(cl.store, client_id, &existing, &e) == 0) {
-        cli_fail("client '%s' already exists", client_id);
         goto out;
     }
     if (auth == AUTH_BASIC && cli_secret_new(secret, &hash) < 0) {
@@ -132,8 +123,6 @@ static int api_add(int argc, char **argv)
     status = CLI_EXIT_OK;
 out:
     OPENSSL_cleanse(secret, sizeof secret);
-    if (existing)
-        koderid__v2__client__free_unpacked(existing, NULL);
     admin_pubkey_release(&pk);
     cli_close(&cl);
     return status;

@@ -100,8 +100,7 @@ static json_t *client_json(const Koderid__V2__Client *c)
     json_object_set_new(o, "post_logout_redirect_uris", pl);
     json_t *rts = json_array(), *gts = json_array();
     for (size_t i = 0; i < c->n_response_types; i++)
-        json_array_append_new(rts, json_string(c->response_types[i] >= 0 &&
-                                                       c->response_types[i] < 3
+        json_array_append_new(rts, json_string(c->response_types[i] >= 0 && c->response_types[i] < 3
                                                    ? response_type_names[c->response_types[i]]
                                                    : "unknown"));
     for (size_t i = 0; i < c->n_grant_types; i++)
@@ -241,20 +240,11 @@ static int client_add(int argc, char **argv)
     _cleanup_free_ char *project_id = NULL;
     _cleanup_free_ char *hash = NULL;
     char secret[CLI_SECRET_LEN + 1] = "", new_id[21], app_id[21];
-    Koderid__V2__Client *existing = NULL;
     int status = CLI_EXIT_FAIL;
 
-    if (admin_owner(cl.store, cl.cfg.issuer, NULL, project, "--project ID", &org_id, &project_id,
-                    &e) < 0) {
+    if (admin_new_client(cl.store, cl.cfg.issuer, project, client_id, new_id, &client_id, &org_id,
+                         &project_id, &e) < 0) {
         cli_fail("%s", e.msg);
-        goto out;
-    }
-    if (!client_id) {
-        id_new(new_id);
-        client_id = new_id;
-    }
-    if (repo_client_get(cl.store, client_id, &existing, &e) == 0) {
-        cli_fail("client '%s' already exists", client_id);
         goto out;
     }
     if (auth != 2 && cli_secret_new(secret, &hash) < 0) {
@@ -312,8 +302,6 @@ static int client_add(int argc, char **argv)
     status = CLI_EXIT_OK;
 out:
     OPENSSL_cleanse(secret, sizeof secret);
-    if (existing)
-        koderid__v2__client__free_unpacked(existing, NULL);
     cli_close(&cl);
     return status;
 }
