@@ -376,3 +376,17 @@ void oidc_respond_client_error(struct oidc_ctx *ctx, struct oidc_response *resp,
         oidc_response_header(resp, "www-authenticate", v);
     }
 }
+
+int oidc_client_authenticate_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req,
+                                      const struct oidc_params *form, struct oidc_client_auth *ret,
+                                      struct oidc_response *resp)
+{
+    struct err e = {0};
+    int r = oidc_client_authenticate(ctx, req, form, ret, &e);
+    if (r < 0) {
+        oidc_respond_client_error(ctx, resp, ret, r, e.msg);
+        return r;
+    }
+    oidc_response_note(resp, "client=%.80s", ret->client->client_id);
+    return 0;
+}

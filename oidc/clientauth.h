@@ -54,6 +54,15 @@ int oidc_client_authenticate(struct oidc_ctx *ctx, const struct oidc_request *re
 void oidc_client_auth_release(struct oidc_client_auth *a);
 
 /**
+ * oidc_client_authenticate() for an endpoint: on failure answers @resp with
+ * oidc_respond_client_error() and returns the negative code; on success notes the client in
+ * the access log and returns 0.
+ */
+int oidc_client_authenticate_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req,
+                                      const struct oidc_params *form, struct oidc_client_auth *ret,
+                                      struct oidc_response *resp);
+
+/**
  * The error answer for a request whose client authentication (or anything after it) failed:
  * RFC 6749 5.2's body; an invalid_client after a Basic attempt is 401 with
  * `WWW-Authenticate: Basic realm="<issuer>"`.
@@ -107,8 +116,7 @@ void oidc_secret_rehash_client(struct oidc_ctx *ctx, const Koderid__V2__Client *
                                const char *secret);
 
 /** The same for a machine user's secret (User.secret_hash). */
-void oidc_secret_rehash_user(struct oidc_ctx *ctx, const Koderid__V2__User *u,
-                             const char *secret);
+void oidc_secret_rehash_user(struct oidc_ctx *ctx, const Koderid__V2__User *u, const char *secret);
 
 /** Whether @hash is bcrypt at a cost above OIDC_SECRET_BCRYPT_COST. */
 bool oidc_secret_needs_rehash(const char *hash);

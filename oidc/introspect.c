@@ -77,11 +77,8 @@ void oidc_introspect_endpoint(struct oidc_ctx *ctx, const struct oidc_request *r
 
     if (oidc_form_post(req, resp, &form) < 0)
         return;
-    if ((r = oidc_client_authenticate(ctx, req, &form, &auth, &e)) < 0) {
-        oidc_respond_client_error(ctx, resp, &auth, r, e.msg);
+    if (oidc_client_authenticate_endpoint(ctx, req, &form, &auth, resp) < 0)
         return;
-    }
-    oidc_response_note(resp, "client=%.80s", auth.client->client_id);
     if (auth.method != OIDC_AUTH_BASIC && auth.method != OIDC_AUTH_PRIVATE_KEY_JWT) {
         oidc_respond_client_error(ctx, resp, &auth, -E_INVALID_CLIENT,
                                   "introspection needs client_secret_basic or private_key_jwt");

@@ -59,8 +59,7 @@ static enum found revoke_access(struct oidc_ctx *ctx, const char *token, const c
     }
     if (!acc.client_id || strcmp(acc.client_id, client_id) != 0)
         return OTHER_CLIENT;
-    return oidc_deny_jti(ctx, acc.jti, acc.client_id, acc.expires_at, e) < 0 ? FAILED
-                                                                               : REVOKED;
+    return oidc_deny_jti(ctx, acc.jti, acc.client_id, acc.expires_at, e) < 0 ? FAILED : REVOKED;
 }
 
 void oidc_revoke_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req,
@@ -69,16 +68,12 @@ void oidc_revoke_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req,
     _cleanup_(oidc_params_release) struct oidc_params form = {0};
     _cleanup_(oidc_client_auth_release) struct oidc_client_auth auth = {0};
     struct err e = {0};
-    int r;
 
     if (oidc_form_post(req, resp, &form) < 0)
         return;
-    if ((r = oidc_client_authenticate(ctx, req, &form, &auth, &e)) < 0) {
-        oidc_respond_client_error(ctx, resp, &auth, r, e.msg);
+    if (oidc_client_authenticate_endpoint(ctx, req, &form, &auth, resp) < 0)
         return;
-    }
     const char *client_id = auth.client->client_id;
-    oidc_response_note(resp, "client=%.80s", client_id);
     const char *token = oidc_params_get(&form, "token");
     const char *hint = oidc_params_get(&form, "token_type_hint");
     if (!token) {

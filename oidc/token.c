@@ -103,11 +103,8 @@ void oidc_token_endpoint(struct oidc_ctx *ctx, const struct oidc_request *req,
     }
 
     if (!grant->authenticates_itself) {
-        if ((r = oidc_client_authenticate(ctx, req, &form, &auth, &e)) < 0) {
-            oidc_respond_client_error(ctx, resp, &auth, r, e.msg);
+        if (oidc_client_authenticate_endpoint(ctx, req, &form, &auth, resp) < 0)
             return;
-        }
-        oidc_response_note(resp, "client=%.80s", auth.client->client_id);
         if (auth.client->kind != KODERID__V2__CLIENT_KIND__CLIENT_OIDC) {
             oidc_respond_error(resp, -E_UNAUTHORIZED_CLIENT, "api apps get no user tokens");
             return;
