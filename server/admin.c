@@ -185,8 +185,6 @@ int admin_parse(const char *cmd, int *argcp, char **argv, const struct option *o
     int argc = *argcp;
     if ((r = cli_check_options(cmd, argc, argv, opts)) != 0)
         return r;
-    opterr = 0;
-    optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         const struct option *o = opts;
         while (o->name && o->val != c)

@@ -221,7 +221,7 @@ int cli_count_prefix(struct store *s, const char *prefix, size_t *ret_n, struct 
     return 0;
 }
 
-int cli_check_options(const char *cmd, int argc, char **argv, const struct option *opts)
+static int scan_options(const char *cmd, int argc, char **argv, const struct option *opts)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -249,6 +249,16 @@ int cli_check_options(const char *cmd, int argc, char **argv, const struct optio
         }
     }
     return 0;
+}
+
+int cli_check_options(const char *cmd, int argc, char **argv, const struct option *opts)
+{
+    int r = scan_options(cmd, argc, argv, opts);
+    if (r == 0) {
+        opterr = 0;
+        optind = 1;
+    }
+    return r;
 }
 
 /*

@@ -111,7 +111,7 @@ int cli_scan(struct store *s, const char *prefix,
  * "--username"), a short option, or "--flag=value" for a flag. Walks @argv[1..] up to "--"
  * with @opts' names (exact matches only, values skipped as getopt_long takes them). Call it
  * before the getopt_long() loop; on a bad option prints one usage line and returns
- * CLI_EXIT_USAGE, otherwise 0.
+ * CLI_EXIT_USAGE, otherwise 0 with getopt reset for a fresh scan (optind 1, opterr 0).
  */
 int cli_check_options(const char *cmd, int argc, char **argv, const struct option *opts);
 

@@ -147,8 +147,6 @@ static int client_add(int argc, char **argv)
         return r;
     if ((r = cli_check_options("client", argc, argv, opts)) != 0)
         return r;
-    opterr = 0;
-    optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
@@ -313,8 +311,6 @@ static int parse_json_flag(int argc, char **argv, bool *json, int *ret_optind)
     int c, r;
     if ((r = cli_check_options("client", argc, argv, opts)) != 0)
         return r;
-    opterr = 0;
-    optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c != 'j')
             return cli_usage("client", "unknown option '%s'", argv[optind - 1]);

@@ -43,8 +43,6 @@ static int keys_args(const char *sub, int argc, char **argv, const struct option
         return r;
     if ((r = cli_check_options("keys", argc, argv, opts)) != 0)
         return r;
-    opterr = 0;
-    optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
         if (c != 0)
             return cli_usage("keys", "unknown option '%s'", argv[optind - 1]);
@@ -81,8 +79,7 @@ static int keys_list(int argc, char **argv)
             json_object_set_new(o, "own", json_boolean(keys[i].has_private));
             json_object_set_new(o, "signing", json_boolean(keys[i].signing));
             json_object_set_new(o, "published", json_boolean(keys[i].published));
-            json_object_set_new(o, "state",
-                                json_string(oidc_key_state_name(keys[i].state)));
+            json_object_set_new(o, "state", json_string(oidc_key_state_name(keys[i].state)));
             json_object_set_new(o, "created_at", json_integer(keys[i].created_at));
             json_object_set_new(o, "sign_from", json_integer(keys[i].sign_from));
             json_object_set_new(o, "sign_until", json_integer(keys[i].sign_until));
@@ -112,9 +109,9 @@ static struct oidc_rotate_policy policy_of(const struct cli *cl, bool emergency,
 {
     return (struct oidc_rotate_policy){
         .publish_ahead = emergency ? 0 : cl->cfg.keys_publish_ahead,
-        .verify_for = oidc_keys_verify_window(cl->oidc->lifetimes.access_token,
-                                              cl->oidc->lifetimes.id_token,
-                                              cl->cfg.keys_retire_margin),
+        .verify_for =
+            oidc_keys_verify_window(cl->oidc->lifetimes.access_token, cl->oidc->lifetimes.id_token,
+                                    cl->cfg.keys_retire_margin),
         .force = force,
     };
 }

@@ -86,8 +86,6 @@ static int user_add(int argc, char **argv)
         return r;
     if ((r = cli_check_options("user", argc, argv, opts)) != 0)
         return r;
-    opterr = 0;
-    optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
@@ -254,8 +252,6 @@ static int user_password(int argc, char **argv)
         return r;
     if ((r = cli_check_options("user", argc, argv, opts)) != 0)
         return r;
-    opterr = 0;
-    optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'u':

@@ -674,8 +674,7 @@ int config_finish(struct config *c, struct err *e)
                        "keys.publish_ahead: %d s is shorter than keys.reload_interval + 2 x "
                        "keys.jwks_max_age (%d s): relying parties could meet the new key "
                        "before their JWKS holds it",
-                       c->keys_publish_ahead,
-                       c->keys_reload_interval + 2 * c->keys_jwks_max_age);
+                       c->keys_publish_ahead, c->keys_reload_interval + 2 * c->keys_jwks_max_age);
     return 0;
 }
 

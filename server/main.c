@@ -95,7 +95,8 @@ static const struct command commands[] = {
      "unix seconds. Without --org the default org is used (created on an empty store).\n"
      "\n" COMMON_OPTS},
     {"api", cmd_api, "add API apps (resource servers that introspect tokens), their keys",
-     "usage: " CLI_PROG " api add --name NAME [--project ID] [--auth-method basic|private_key_jwt]\n"
+     "usage: " CLI_PROG
+     " api add --name NAME [--project ID] [--auth-method basic|private_key_jwt]\n"
      "           [--public-key-file PEM [--expires DATE]] [--client-id ID] [--json]\n"
      "       " CLI_PROG " api key add --client-id ID --public-key-file PEM [--expires DATE]\n"
      "           [--json]\n"
