@@ -414,3 +414,22 @@ int admin_new_client(struct store *s, const char *issuer, const char *project, c
     *ret_client_id = want_id;
     return 0;
 }
+
+void admin_client_init(Koderid__V2__Client *c, Koderid__V2__ClientKind kind, char app_id[21],
+                       const char *client_id, const char *project_id, const char *org_id,
+                       const char *name, char *hash, int auth_method)
+{
+    koderid__v2__client__init(c);
+    id_new(app_id);
+    c->client_id = (char *)client_id;
+    c->app_id = app_id;
+    c->project_id = (char *)project_id;
+    c->org_id = (char *)org_id;
+    c->name = (char *)name;
+    c->kind = kind;
+    c->state = 1;
+    c->secret_hash = hash ? hash : (char *)"";
+    c->auth_method = auth_method;
+    c->created_at = c->changed_at = (int64_t)time(NULL);
+    c->source = (char *)"v2";
+}

@@ -67,6 +67,15 @@ int admin_new_client(struct store *s, const char *issuer, const char *project, c
                      char new_id[21], const char **ret_client_id, char **ret_org,
                      char **ret_project, struct err *e);
 
+/**
+ * Fills @c as a new active v2 app of @kind: a fresh app id written into @app_id, the ids and
+ * name given, @hash as its secret hash (NULL: none), @auth_method, created and changed now.
+ * The strings are borrowed: they must outlive @c.
+ */
+void admin_client_init(Koderid__V2__Client *c, Koderid__V2__ClientKind kind, char app_id[21],
+                       const char *client_id, const char *project_id, const char *org_id,
+                       const char *name, char *hash, int auth_method);
+
 /** Where admin_parse() puts what it parsed. */
 struct admin_args {
     struct cli_opts co;      /* --config, --set */

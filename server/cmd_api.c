@@ -98,19 +98,9 @@ static int api_add(int argc, char **argv)
         cli_fail("store: %s", e.msg);
         goto out;
     }
-    id_new(app_id);
-    Koderid__V2__Client c = KODERID__V2__CLIENT__INIT;
-    c.client_id = (char *)client_id;
-    c.app_id = app_id;
-    c.project_id = project_id;
-    c.org_id = org_id;
-    c.name = (char *)name;
-    c.kind = KODERID__V2__CLIENT_KIND__CLIENT_API;
-    c.state = 1;
-    c.secret_hash = hash ? hash : "";
-    c.auth_method = auth;
-    c.created_at = c.changed_at = (int64_t)time(NULL);
-    c.source = "v2";
+    Koderid__V2__Client c;
+    admin_client_init(&c, KODERID__V2__CLIENT_KIND__CLIENT_API, app_id, client_id, project_id,
+                      org_id, name, hash, auth);
     if (repo_client_put(cl.store, &c, &e) < 0) {
         cli_fail("store: %s", e.msg);
         goto out;

@@ -249,8 +249,6 @@ static int client_add(int argc, char **argv)
         cli_fail("client secret: generation or hashing failed");
         goto out;
     }
-    id_new(app_id);
-    int64_t now = (int64_t)time(NULL);
     /* code (the default) brings authorization_code and refresh_token; an implicit type the
      * implicit grant, as v1's console sets them. */
     if (!rtype[0] && !rtype[1] && !rtype[2])
@@ -267,15 +265,9 @@ static int client_add(int argc, char **argv)
     if (rtype[0])
         grant_types[n_gt++] = 2;
 
-    Koderid__V2__Client cr = KODERID__V2__CLIENT__INIT;
-    cr.client_id = (char *)client_id;
-    cr.app_id = app_id;
-    cr.project_id = project_id;
-    cr.org_id = org_id;
-    cr.name = (char *)name;
-    cr.kind = KODERID__V2__CLIENT_KIND__CLIENT_OIDC;
-    cr.state = 1;
-    cr.secret_hash = hash ? hash : "";
+    Koderid__V2__Client cr;
+    admin_client_init(&cr, KODERID__V2__CLIENT_KIND__CLIENT_OIDC, app_id, client_id, project_id,
+                      org_id, name, hash, auth);
     cr.n_redirect_uris = nredirects;
     cr.redirect_uris = redirects;
     cr.n_post_logout_redirect_uris = nlogouts;
@@ -287,10 +279,7 @@ static int client_add(int argc, char **argv)
     cr.n_grant_types = n_gt;
     cr.grant_types = grant_types;
     cr.app_type = app_type;
-    cr.auth_method = auth;
     cr.access_token_type = strcmp(at, "jwt") == 0 ? 1 : 0;
-    cr.created_at = cr.changed_at = now;
-    cr.source = "v2";
     if (repo_client_put(cl.store, &cr, &e) < 0) {
         cli_fail("store: %s", e.msg);
         goto out;
